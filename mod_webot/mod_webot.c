@@ -1,0 +1,407 @@
+/* mod_webot.c: module record, directives, hooks and the dispatcher. */
+#define WEBOT_MODULE_RECORD_FILE
+#include "mod_webot.h"
+
+#include <apr_strings.h>
+#include <apr_file_io.h>
+#include <apr_lib.h>
+
+#include <ap_config.h>
+#include <http_core.h>
+
+static APR_OPTIONAL_FN_TYPE(ap_dbd_open) *dbd_open_fn;
+static APR_OPTIONAL_FN_TYPE(ap_dbd_close) *dbd_close_fn;
+
+/* --- configuration -------------------------------------------------- */
+
+static void *create_srv_cfg(apr_pool_t *p, server_rec *s)
+{
+    webot_srv_cfg *c = apr_pcalloc(p, sizeof(*c));
+    (void)s;
+    c->max_body = WEBOT_UNSET;
+    return c;
+}
+
+static void *merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
+{
+    webot_srv_cfg *base = basev, *add = addv;
+    webot_srv_cfg *c = apr_pcalloc(p, sizeof(*c));
+    c->catalog_file = add->catalog_file ? add->catalog_file
+                                        : base->catalog_file;
+    c->catalog = add->catalog ? add->catalog : base->catalog;
+    c->secret_file = add->secret_file ? add->secret_file : base->secret_file;
+    c->secret = add->secret ? add->secret : base->secret;
+    c->secret_len = add->secret ? add->secret_len : base->secret_len;
+    c->max_body = add->max_body != WEBOT_UNSET ? add->max_body
+                                               : base->max_body;
+    return c;
+}
+
+static void *create_dir_cfg(apr_pool_t *p, char *dir)
+{
+    webot_dir_cfg *c = apr_pcalloc(p, sizeof(*c));
+    if (dir) {
+        apr_size_t n = strlen(dir);
+        while (n > 1 && dir[n - 1] == '/') {
+            n--;
+        }
+        c->location = apr_pstrmemdup(p, dir, n);
+    }
+    return c;
+}
+
+static void *merge_dir_cfg(apr_pool_t *p, void *basev, void *addv)
+{
+    webot_dir_cfg *base = basev, *add = addv;
+    webot_dir_cfg *c = apr_pcalloc(p, sizeof(*c));
+    c->location = add->location ? add->location : base->location;
+    return c;
+}
+
+static const char *set_catalog(cmd_parms *cmd, void *d, const char *arg)
+{
+    webot_srv_cfg *c = ap_get_module_config(cmd->server->module_config,
+                                            &webot_module);
+    const char *path = ap_server_root_relative(cmd->pool, arg);
+    const char *err;
+    (void)d;
+    if (!path) {
+        return apr_pstrcat(cmd->pool, "WebotCatalogFile: invalid path ",
+                           arg, NULL);
+    }
+    if ((err = webot_catalog_load(cmd->pool, path, &c->catalog))) {
+        return apr_pstrcat(cmd->pool, "WebotCatalogFile: ", err, NULL);
+    }
+    c->catalog_file = path;
+    return NULL;
+}
+
+/* Reads a secret file; trailing whitespace is not part of the secret. The
+ * file is read while httpd still runs as root, so it may be root-only. */
+const char *webot_read_secret_file(apr_pool_t *p, const char *directive,
+                                   const char *path,
+                                   const unsigned char **out,
+                                   apr_size_t *outlen, apr_size_t minlen)
+{
+    char *buf = NULL;
+    apr_size_t len;
+    apr_file_t *f;
+    apr_finfo_t fi;
+    apr_status_t rv;
+
+    if ((rv = apr_file_open(&f, path, APR_READ, 0, p)) != APR_SUCCESS) {
+        return apr_psprintf(p, "%s: cannot open %s: %pm", directive, path,
+                            &rv);
+    }
+    if ((rv = apr_file_info_get(&fi, APR_FINFO_SIZE, f)) != APR_SUCCESS
+        || fi.size > 65536) {
+        apr_file_close(f);
+        return apr_psprintf(p, "%s: %s is not a small regular file",
+                            directive, path);
+    }
+    len = (apr_size_t)fi.size;
+    buf = apr_palloc(p, len + 1);
+    if (len && (rv = apr_file_read_full(f, buf, len, &len)) != APR_SUCCESS) {
+        apr_file_close(f);
+        return apr_psprintf(p, "%s: cannot read %s: %pm", directive, path,
+                            &rv);
+    }
+    apr_file_close(f);
+    while (len && apr_isspace(buf[len - 1])) {
+        len--;
+    }
+    buf[len] = '\0';
+    if (len < minlen) {
+        return apr_psprintf(p, "%s: the secret in %s must be at least %lu "
+                            "bytes", directive, path, (unsigned long)minlen);
+    }
+    *out = (const unsigned char *)buf;
+    *outlen = len;
+    return NULL;
+}
+
+static const char *set_secret(cmd_parms *cmd, void *d, const char *arg)
+{
+    webot_srv_cfg *c = ap_get_module_config(cmd->server->module_config,
+                                            &webot_module);
+    const char *path = ap_server_root_relative(cmd->pool, arg);
+    (void)d;
+    if (!path) {
+        return apr_pstrcat(cmd->pool, "WebotSecretFile: invalid path ",
+                           arg, NULL);
+    }
+    c->secret_file = path;
+    return webot_read_secret_file(cmd->pool, "WebotSecretFile", path,
+                                  &c->secret, &c->secret_len, 32);
+}
+
+/* A bounded integer directive value, with the problem named. */
+const char *webot_parse_directive_int(apr_pool_t *p, const char *directive,
+                                      const char *arg, long long min,
+                                      long long max, long long *out)
+{
+    if (webot_parse_int(arg, min, max, out)) {
+        return apr_psprintf(p, "%s: \"%s\" is not an integer from %lld to "
+                            "%lld", directive, arg, min, max);
+    }
+    return NULL;
+}
+
+static const char *set_max_body(cmd_parms *cmd, void *d, const char *arg)
+{
+    webot_srv_cfg *c = ap_get_module_config(cmd->server->module_config,
+                                            &webot_module);
+    long long v;
+    const char *err = webot_parse_directive_int(cmd->pool,
+        "WebotMaxBodyBytes", arg, 1024, 16 * 1024 * 1024, &v);
+    (void)d;
+    if (!err) {
+        c->max_body = (apr_off_t)v;
+    }
+    return err;
+}
+
+static const command_rec webot_cmds[] = {
+    AP_INIT_TAKE1("WebotCatalogFile", set_catalog, NULL, RSRC_CONF,
+                  "the JSON file of service families and plans"),
+    AP_INIT_TAKE1("WebotSecretFile", set_secret, NULL, RSRC_CONF,
+                  "file holding the server secret (at least 32 bytes)"),
+    AP_INIT_TAKE1("WebotMaxBodyBytes", set_max_body, NULL, RSRC_CONF,
+                  "largest JSON request body in bytes (default 65536)"),
+    { NULL }
+};
+
+/* --- hooks ---------------------------------------------------------- */
+
+static int webot_post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                             apr_pool_t *ptemp, server_rec *s)
+{
+    server_rec *v;
+    (void)plog;
+    (void)ptemp;
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+        return OK;
+    }
+    if (webot_routes_init(pconf, s) != APR_SUCCESS) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    for (v = s; v; v = v->next) {
+        webot_srv_cfg *c = ap_get_module_config(v->module_config,
+                                                &webot_module);
+        if (c->catalog && !c->secret) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, v, APLOGNO(30001)
+                         "WebotCatalogFile is set but WebotSecretFile is "
+                         "not: the server secret is required");
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    return OK;
+}
+
+static void webot_optional_fns(void)
+{
+    dbd_open_fn = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
+    dbd_close_fn = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
+}
+
+/* --- database connection per request ------------------------------- */
+
+static apr_status_t release_dbd(void *data)
+{
+    webot_req_t *wr = data;
+    if (wr->dbd && dbd_close_fn) {
+        if (wr->db && wr->db->in_tx) {
+            webot_db_rollback(wr->db, wr->p);
+        }
+        dbd_close_fn(wr->r->server, wr->dbd);
+    }
+    wr->dbd = NULL;
+    wr->db = NULL;
+    return APR_SUCCESS;
+}
+
+webot_db_t *webot_req_db(webot_req_t *wr, webot_error_t **err)
+{
+    ap_dbd_t *dbd;
+    webot_db_t *db;
+
+    if (wr->db) {
+        return wr->db;
+    }
+    if (!dbd_open_fn || !(dbd = dbd_open_fn(wr->p, wr->r->server))) {
+        *err = webot_db_error(wr->p, WEBOT_DB_DOWN);
+        return NULL;
+    }
+    db = apr_pcalloc(wr->p, sizeof(*db));
+    db->driver = dbd->driver;
+    db->handle = dbd->handle;
+    db->conn_pool = dbd->pool;
+    db->cache = dbd->prepared;
+    wr->dbd = dbd;
+    wr->db = db;
+    apr_pool_cleanup_register(wr->p, wr, release_dbd, apr_pool_cleanup_null);
+    return db;
+}
+
+void webot_req_db_release(webot_req_t *wr)
+{
+    apr_pool_cleanup_run(wr->p, wr, release_dbd);
+}
+
+/* --- the dispatcher ------------------------------------------------- */
+
+static int mount_of(const char *handler)
+{
+    int i;
+    if (!handler) {
+        return -1;
+    }
+    for (i = 0; i < WEBOT_MOUNT_COUNT; i++) {
+        if (!strcmp(handler, webot_mount_handler[i])) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static const char *request_id_of(request_rec *r)
+{
+    const char *v = apr_table_get(r->headers_in, "X-Request-Id");
+    if (v && webot_request_id_valid(v)) {
+        return v;
+    }
+    v = webot_id_new(r->pool, "req_");
+    return v ? v : "req_unavailable";
+}
+
+/* The request path relative to the <Location> the handler is mounted at. */
+static const char *relative_path(request_rec *r, webot_mount_e mount)
+{
+    webot_dir_cfg *dc = ap_get_module_config(r->per_dir_config,
+                                             &webot_module);
+    const char *loc = dc && dc->location ? dc->location
+                                         : webot_mount_default[mount];
+    apr_size_t n = strlen(loc);
+    if (n == 1 && loc[0] == '/') {
+        return r->uri;
+    }
+    if (strncmp(r->uri, loc, n) || (r->uri[n] && r->uri[n] != '/')) {
+        return NULL;
+    }
+    return r->uri[n] ? r->uri + n : "/";
+}
+
+static int run_route(webot_req_t *wr)
+{
+    const webot_route_t *rt = wr->route;
+    webot_error_t *e;
+    int rc;
+
+    if (rt->method[0] == 'P' && !(rt->flags & WEBOT_RF_RAW_BODY)) {
+        const json_t *schema = webot_route_request_schema(rt);
+        if ((e = webot_read_json_body(wr))) {
+            return webot_send_error(wr, e);
+        }
+        if (schema) {
+            e = webot_error_make(wr->p, "VALIDATION_ERROR",
+                                 "The request body is not valid.");
+            if (!json_is_object(wr->body)) {
+                webot_error_add_param(wr->p, e, NULL,
+                                      "the request body must be a JSON "
+                                      "object");
+                return webot_send_error(wr, e);
+            }
+            if (webot_schema_validate(wr->p, schema, wr->body, "", e)) {
+                return webot_send_error(wr, e);
+            }
+        }
+    }
+    if (rt->auth != WEBOT_AUTH_PUBLIC) {
+        if ((rc = webot_access_check(wr)) != OK) {
+            return rc;
+        }
+    }
+    return rt->handler(wr);
+}
+
+static int webot_handler(request_rec *r)
+{
+    int mount = mount_of(r->handler);
+    webot_srv_cfg *sc;
+    webot_req_t *wr;
+    const char *path, *allow, *id;
+    const webot_route_t *rt;
+    int rc;
+
+    if (mount < 0) {
+        return DECLINED;
+    }
+    sc = ap_get_module_config(r->server->module_config, &webot_module);
+    wr = apr_pcalloc(r->pool, sizeof(*wr));
+    wr->r = r;
+    wr->p = r->pool;
+    wr->sc = sc;
+    wr->request_id = request_id_of(r);
+    apr_table_setn(r->err_headers_out, "X-Request-Id", wr->request_id);
+    apr_table_setn(r->err_headers_out, "X-Content-Type-Options", "nosniff");
+    apr_table_setn(r->subprocess_env, "WEBOT_REQUEST_ID", wr->request_id);
+    ap_set_module_config(r->request_config, &webot_module, wr);
+
+    if (!sc->catalog || !sc->secret) {
+        return webot_fail(wr, "SERVICE_UNAVAILABLE",
+                          "This server is not configured for WeBot "
+                          "(WebotCatalogFile, WebotSecretFile).");
+    }
+    path = relative_path(r, (webot_mount_e)mount);
+    switch (path ? webot_route_match(r->pool, webot_routes,
+                                     webot_routes_count,
+                                     (webot_mount_e)mount, r->method, path,
+                                     &rt, &id, &allow)
+                 : WEBOT_MATCH_NOT_FOUND) {
+    case WEBOT_MATCH_NOT_FOUND:
+        return webot_fail(wr, "NOT_FOUND", "No route matches %s %s.",
+                          r->method, ap_escape_logitem(r->pool, r->uri));
+    case WEBOT_MATCH_METHOD:
+        apr_table_setn(r->err_headers_out, "Allow", allow);
+        return webot_fail(wr, "METHOD_NOT_ALLOWED",
+                          "%s is not allowed here; allowed: %s.", r->method,
+                          allow);
+    case WEBOT_MATCH_OK:
+        break;
+    }
+    wr->route = rt;
+    wr->id = id;
+    rc = run_route(wr);
+    if (rc == WEBOT_AGAIN) {
+        /* The connection died under us before anything was sent: give it
+         * back (mod_dbd resets it on the next checkout) and run once more. */
+        webot_req_db_release(wr);
+        wr->attempt = 1;
+        rc = run_route(wr);
+        if (rc == WEBOT_AGAIN) {
+            rc = webot_send_error(wr, webot_db_error(wr->p, WEBOT_DB_DOWN));
+        }
+    }
+    return rc;
+}
+
+static void webot_register_hooks(apr_pool_t *p)
+{
+    static const char *const pre_dbd[] = { "mod_dbd.c", NULL };
+    (void)p;
+    ap_hook_post_config(webot_post_config, pre_dbd, NULL, APR_HOOK_MIDDLE);
+    ap_hook_optional_fn_retrieve(webot_optional_fns, NULL, NULL,
+                                 APR_HOOK_MIDDLE);
+    ap_hook_handler(webot_handler, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+AP_DECLARE_MODULE(webot) = {
+    STANDARD20_MODULE_STUFF,
+    create_dir_cfg,
+    merge_dir_cfg,
+    create_srv_cfg,
+    merge_srv_cfg,
+    webot_cmds,
+    webot_register_hooks,
+    0
+};

@@ -1,0 +1,129 @@
+/* mod_webot.h: the httpd glue's private header (config, the per-request
+ * context handlers receive, the response layer). Only mod_webot*.c include
+ * it; the core (webot_*.c) never sees request_rec. */
+#ifndef MOD_WEBOT_H
+#define MOD_WEBOT_H
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <apr_dbd.h>
+#include <mod_dbd.h>
+
+#include "webot_catalog.h"
+#include "webot_error.h"
+#include "webot_json.h"
+#include "webot_route.h"
+#include "webot_schema.h"
+#include "webot_store.h"
+#include "webot_util.h"
+
+#ifndef WEBOT_MODULE_RECORD_FILE   /* mod_webot.c declares the module */
+APLOG_USE_MODULE(webot);
+#endif
+extern module AP_MODULE_DECLARE_DATA webot_module;
+
+#define WEBOT_UNSET -1
+
+typedef struct webot_srv_cfg {
+    const char *catalog_file;
+    webot_catalog_t *catalog;
+    const char *secret_file;
+    const unsigned char *secret;
+    apr_size_t secret_len;
+    apr_off_t max_body;             /* WebotMaxBodyBytes */
+} webot_srv_cfg;
+
+typedef struct webot_dir_cfg {
+    const char *location;           /* the <Location> path, no trailing / */
+} webot_dir_cfg;
+
+/* What a handler gets: the request, its matched route and the pieces the
+ * dispatcher has already checked. */
+typedef struct webot_req_t {
+    request_rec *r;
+    apr_pool_t *p;                  /* r->pool */
+    webot_srv_cfg *sc;
+    const webot_route_t *route;
+    const char *id;                 /* the {id} path segment or NULL */
+    const char *request_id;
+    json_t *body;                   /* validated JSON body or NULL */
+    const char *raw_body;           /* the bytes it came from */
+    apr_size_t raw_len;
+    webot_db_t *db;                 /* see webot_req_db() */
+    ap_dbd_t *dbd;
+    int attempt;                    /* 0, or 1 on the retry after a lost
+                                     * database connection */
+    int sent;                       /* a response was produced */
+} webot_req_t;
+
+/* Returned by a handler (through webot_send_error) when the database
+ * connection was lost before anything was sent: the dispatcher releases the
+ * connection and runs the handler once more on a fresh one. */
+#define WEBOT_AGAIN (-4242)
+
+/* --- mod_webot_io.c: responses and bodies --------------------------- */
+
+/* Sends body as JSON with status; common headers added. Returns OK. */
+int webot_send_json(webot_req_t *wr, int status, json_t *body);
+/* Sends bytes with a content type; with an etag, answers If-None-Match
+ * with 304. Returns OK. */
+int webot_send_bytes(webot_req_t *wr, int status, const char *ctype,
+                     const char *body, apr_size_t len, const char *etag);
+/* Sends the contract's error body (and logs 5xx). Returns OK, or
+ * WEBOT_AGAIN when the failure was a lost connection that may be retried. */
+int webot_send_error(webot_req_t *wr, const webot_error_t *e);
+/* Shorthand: webot_send_error(wr, webot_error_make(...)). */
+int webot_fail(webot_req_t *wr, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Reads a bounded JSON body (415/413/400 as the contract says) into
+ * wr->body / wr->raw_body. Returns NULL or the error. */
+webot_error_t *webot_read_json_body(webot_req_t *wr);
+/* Reads a raw body of at most max bytes (413 beyond). */
+webot_error_t *webot_read_raw_body(webot_req_t *wr, apr_off_t max);
+
+/* The request's database connection (acquired once). NULL and *err
+ * (503) when none can be had. */
+webot_db_t *webot_req_db(webot_req_t *wr, webot_error_t **err);
+/* Gives the connection back (the dispatcher's retry). */
+void webot_req_db_release(webot_req_t *wr);
+
+/* Decoded query arguments (last one wins); NULL values for bare names. */
+apr_table_t *webot_query(webot_req_t *wr);
+
+/* --- mod_webot.c: shared config parsers ------------------------------ */
+const char *webot_read_secret_file(apr_pool_t *p, const char *directive,
+                                   const char *path,
+                                   const unsigned char **out,
+                                   apr_size_t *outlen, apr_size_t minlen);
+const char *webot_parse_directive_int(apr_pool_t *p, const char *directive,
+                                      const char *arg, long long min,
+                                      long long max, long long *out);
+
+/* --- mod_webot_auth.c: the access gate ------------------------------- */
+/* Authenticates and authorizes a non-public route. Returns OK to go on,
+ * or the result of sending the refusal (401/403/429). */
+int webot_access_check(webot_req_t *wr);
+
+/* --- mod_webot_routes.c: the table --------------------------------- */
+extern const webot_route_t webot_routes[];
+extern const int webot_routes_count;
+extern const webot_named_schema_t webot_components[];
+
+/* Parsed once at start-up: the request schema of each route. */
+const json_t *webot_route_request_schema(const webot_route_t *rt);
+/* The OpenAPI document, built once at start-up. */
+const char *webot_openapi_json(apr_size_t *len, const char **etag);
+apr_status_t webot_routes_init(apr_pool_t *pconf, server_rec *s);
+
+/* --- handlers ------------------------------------------------------- */
+int webot_h_openapi(webot_req_t *wr);
+int webot_h_health(webot_req_t *wr);
+int webot_h_catalog(webot_req_t *wr);
+int webot_h_plans(webot_req_t *wr);
+int webot_h_intent_check(webot_req_t *wr);
+
+#endif

@@ -1,0 +1,188 @@
+/* webot_store.c: connection wrapper and statement execution. */
+#include "webot_store.h"
+
+#include <apr_strings.h>
+#include <libpq-fe.h>
+#include <string.h>
+
+typedef struct {
+    apr_dbd_prepared_t *stmt;
+    int pid;                    /* backend that prepared it */
+} cached_stmt_t;
+
+static PGconn *native(webot_db_t *db)
+{
+    return (PGconn *)apr_dbd_native_handle(db->driver, db->handle);
+}
+
+static webot_dbrc_e classify(webot_db_t *db)
+{
+    PGconn *c = native(db);
+    if (!c || PQstatus(c) != CONNECTION_OK) {
+        db->down = 1;
+        return WEBOT_DB_DOWN;
+    }
+    return WEBOT_DB_ERROR;
+}
+
+static apr_dbd_prepared_t *prepare(webot_db_t *db, const webot_stmt_t *st)
+{
+    PGconn *c = native(db);
+    int pid = c ? PQbackendPID(c) : 0;
+    /* st->name is static and already "webot_"-prefixed: no allocation on
+     * the hot path (conn_pool lives as long as the connection). */
+    const char *label = st->name;
+    cached_stmt_t *cs = apr_hash_get(db->cache, label, APR_HASH_KEY_STRING);
+
+    if (cs && cs->pid == pid) {
+        return cs->stmt;
+    }
+    if (!cs) {
+        cs = apr_pcalloc(db->conn_pool, sizeof(*cs));
+        apr_hash_set(db->cache, label, APR_HASH_KEY_STRING, cs);
+    }
+    cs->stmt = NULL;
+    if (apr_dbd_prepare(db->driver, db->conn_pool, db->handle, st->sql,
+                        label, &cs->stmt) != 0) {
+        cs->stmt = NULL;
+        return NULL;
+    }
+    cs->pid = pid;
+    return cs->stmt;
+}
+
+webot_dbrc_e webot_db_select(webot_db_t *db, apr_pool_t *p,
+                             const webot_stmt_t *st, webot_rows_t **out,
+                             int nargs, const char *const *args)
+{
+    apr_dbd_prepared_t *ps;
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    webot_rows_t *rows;
+    int i, n, cols;
+
+    if (db->down) {
+        return WEBOT_DB_DOWN;
+    }
+    if (!(ps = prepare(db, st))) {
+        return classify(db);
+    }
+    if (apr_dbd_pselect(db->driver, p, db->handle, &res, ps, 1, nargs,
+                        (const char **)args) != 0) {
+        return classify(db);
+    }
+    n = apr_dbd_num_tuples(db->driver, res);
+    cols = apr_dbd_num_cols(db->driver, res);
+    rows = apr_pcalloc(p, sizeof(*rows));
+    rows->n = n < 0 ? 0 : n;
+    rows->cols = cols;
+    rows->v = apr_pcalloc(p, sizeof(char *) * (apr_size_t)(rows->n * cols + 1));
+    for (i = 0; i < rows->n; i++) {
+        int j;
+        if (apr_dbd_get_row(db->driver, p, res, &row, i + 1) != 0) {
+            break;
+        }
+        for (j = 0; j < cols; j++) {
+            const char *v = apr_dbd_get_entry(db->driver, row, j);
+            WEBOT_ROW(rows, i, j) = v ? apr_pstrdup(p, v) : NULL;
+        }
+    }
+    *out = rows;
+    return WEBOT_DB_OK;
+}
+
+webot_dbrc_e webot_db_exec(webot_db_t *db, apr_pool_t *p,
+                           const webot_stmt_t *st, int *affected,
+                           int nargs, const char *const *args)
+{
+    apr_dbd_prepared_t *ps;
+    int nrows = 0;
+
+    if (db->down) {
+        return WEBOT_DB_DOWN;
+    }
+    if (!(ps = prepare(db, st))) {
+        return classify(db);
+    }
+    if (apr_dbd_pquery(db->driver, p, db->handle, &nrows, ps, nargs,
+                       (const char **)args) != 0) {
+        return classify(db);
+    }
+    if (affected) {
+        *affected = nrows;
+    }
+    return WEBOT_DB_OK;
+}
+
+static webot_dbrc_e simple(webot_db_t *db, const char *sql)
+{
+    int nrows = 0;
+    if (db->down) {
+        return WEBOT_DB_DOWN;
+    }
+    if (apr_dbd_query(db->driver, db->handle, &nrows, sql) != 0) {
+        return classify(db);
+    }
+    return WEBOT_DB_OK;
+}
+
+webot_dbrc_e webot_db_begin(webot_db_t *db, apr_pool_t *p)
+{
+    webot_dbrc_e rc;
+    (void)p;
+    rc = simple(db, "BEGIN");
+    db->in_tx = rc == WEBOT_DB_OK;
+    return rc;
+}
+
+webot_dbrc_e webot_db_commit(webot_db_t *db, apr_pool_t *p)
+{
+    webot_dbrc_e rc;
+    (void)p;
+    rc = simple(db, "COMMIT");
+    db->in_tx = 0;
+    return rc;
+}
+
+void webot_db_rollback(webot_db_t *db, apr_pool_t *p)
+{
+    (void)p;
+    if (db->in_tx) {
+        db->in_tx = 0;
+        if (!db->down) {
+            simple(db, "ROLLBACK");
+        }
+    }
+}
+
+const char *webot_db_errmsg(webot_db_t *db)
+{
+    const char *m = apr_dbd_error(db->driver, db->handle, 0);
+    return m ? m : "unknown database error";
+}
+
+webot_error_t *webot_db_error(apr_pool_t *p, webot_dbrc_e rc)
+{
+    if (rc == WEBOT_DB_DOWN) {
+        return webot_error_make(p, "SERVICE_UNAVAILABLE",
+            "The database is unavailable; retry in a few seconds.");
+    }
+    return webot_error_make(p, "INTERNAL_ERROR",
+        "An internal error occurred; it has been logged.");
+}
+
+/* --- foundation operations ------------------------------------------ */
+
+static const webot_stmt_t ST_PING = { "webot_ping",
+    "SELECT coalesce((SELECT max(version) FROM schema_migrations), '')" };
+
+webot_dbrc_e webot_store_ping(webot_db_t *db, apr_pool_t *p,
+                              const char **version)
+{
+    webot_rows_t *rows;
+    webot_dbrc_e rc = webot_db_select(db, p, &ST_PING, &rows, 0, NULL);
+    if (rc == WEBOT_DB_OK && version) {
+        *version = rows->n ? WEBOT_ROW(rows, 0, 0) : NULL;
+    }
+    return rc;
+}
