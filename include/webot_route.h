@@ -38,6 +38,9 @@ typedef enum {
 #define WEBOT_RF_IDEMPOTENCY_REQ  0x08  /* Idempotency-Key required */
 #define WEBOT_RF_IDEMPOTENCY_OPT  0x10  /* Idempotency-Key optional */
 #define WEBOT_RF_RAW_BODY         0x20  /* handler reads the body itself */
+#define WEBOT_RF_SELF_VALIDATE    0x40  /* body parsed, not schema-checked:
+                                         * the handler validates (to report
+                                         * every problem at once) */
 
 struct webot_req_t;
 typedef int (*webot_handler_fn)(struct webot_req_t *wr);

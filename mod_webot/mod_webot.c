@@ -302,7 +302,7 @@ static int run_route(webot_req_t *wr)
         if ((e = webot_read_json_body(wr))) {
             return webot_send_error(wr, e);
         }
-        if (schema) {
+        if (schema && !(rt->flags & WEBOT_RF_SELF_VALIDATE)) {
             e = webot_error_make(wr->p, "VALIDATION_ERROR",
                                  "The request body is not valid.");
             if (!json_is_object(wr->body)) {

@@ -40,6 +40,39 @@ typedef struct webot_dir_cfg {
     const char *location;           /* the <Location> path, no trailing / */
 } webot_dir_cfg;
 
+/* Who is calling, set by the access gate (mod_webot_auth.c) on every
+ * non-public route before the handler runs. */
+typedef enum {
+    WEBOT_AUTHN_NONE = 0,
+    WEBOT_AUTHN_API_KEY,
+    WEBOT_AUTHN_SESSION
+} webot_authn_e;
+
+typedef struct webot_auth_t {
+    webot_authn_e method;
+    const char *account_id;
+    const char *account_name;
+    const char *account_created_at;     /* RFC 3339 */
+    const char *key_id;                 /* API key, else NULL */
+    const char *key_prefix;
+    const char *user_id;                /* session, else NULL */
+    const char *email;
+    const char *role;                   /* owner | admin | member | NULL */
+    const char *session_id;
+    unsigned scopes;                    /* WEBOT_SCOPE_* granted */
+    /* the entitlement as of this request */
+    const char *ent_status;             /* active|trialing|past_due|canceled|none */
+    const char *ent_source;             /* stripe | manual | NULL */
+    const webot_plan_t *plan;           /* NULL when none */
+    unsigned access;                    /* WEBOT_ACCESS_* usable now */
+    int monthly_jobs;                   /* effective limits (overrides */
+    int max_active_jobs;                /*  applied); 0 without a plan */
+    int max_revisions;
+    int rate_limit_per_minute;
+    apr_time_t period_start;            /* the current quota period */
+    apr_time_t period_end;
+} webot_auth_t;
+
 /* What a handler gets: the request, its matched route and the pieces the
  * dispatcher has already checked. */
 typedef struct webot_req_t {
@@ -52,6 +85,7 @@ typedef struct webot_req_t {
     json_t *body;                   /* validated JSON body or NULL */
     const char *raw_body;           /* the bytes it came from */
     apr_size_t raw_len;
+    webot_auth_t *auth;             /* set by the gate; NULL if public */
     webot_db_t *db;                 /* see webot_req_db() */
     ap_dbd_t *dbd;
     int attempt;                    /* 0, or 1 on the retry after a lost
@@ -119,11 +153,5 @@ const json_t *webot_route_request_schema(const webot_route_t *rt);
 const char *webot_openapi_json(apr_size_t *len, const char **etag);
 apr_status_t webot_routes_init(apr_pool_t *pconf, server_rec *s);
 
-/* --- handlers ------------------------------------------------------- */
-int webot_h_openapi(webot_req_t *wr);
-int webot_h_health(webot_req_t *wr);
-int webot_h_catalog(webot_req_t *wr);
-int webot_h_plans(webot_req_t *wr);
-int webot_h_intent_check(webot_req_t *wr);
 
 #endif

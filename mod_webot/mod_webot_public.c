@@ -1,5 +1,6 @@
 /* mod_webot_public.c: the public routes (no credential). */
 #include "mod_webot.h"
+#include "mod_webot_public.h"
 #include "webot_jobcheck.h"
 
 #include <apr_strings.h>

@@ -8,71 +8,15 @@
 
 #include <apr_strings.h>
 
-/* --- schemas --------------------------------------------------------- */
+#include "mod_webot_public.h"
+#include "mod_webot_account.h"
+#include "mod_webot_jobs.h"
+#include "mod_webot_files.h"
+#include "mod_webot_billing.h"
+#include "mod_webot_agents.h"
 
-#define S_JOB_CREATE \
-    "{\"type\":\"object\",\"additionalProperties\":false," \
-    "\"required\":[\"service_option\"]," \
-    "\"properties\":{" \
-    "\"service_option\":{\"type\":\"string\",\"minLength\":1," \
-      "\"maxLength\":64,\"description\":\"A service option id from " \
-      "GET /api/v1/catalog.\"}," \
-    "\"title\":{\"type\":\"string\",\"maxLength\":200}," \
-    "\"intake\":{\"type\":\"object\",\"maxProperties\":50," \
-      "\"description\":\"Answers to the family's intake_fields, by id.\"," \
-      "\"additionalProperties\":{\"type\":\"string\",\"maxLength\":100000}}," \
-    "\"file_ids\":{\"type\":\"array\",\"maxItems\":20,\"uniqueItems\":true," \
-      "\"items\":{\"type\":\"string\",\"pattern\":\"^file_[a-z2-7]{26}$\"}}," \
-    "\"metadata\":{\"type\":\"object\",\"maxProperties\":20," \
-      "\"description\":\"Up to 20 string pairs for your own references.\"," \
-      "\"additionalProperties\":{\"type\":\"string\",\"maxLength\":500}}}}"
-
-#define X_JOB_CREATE \
-    "{\"service_option\":\"tone_rewrites_copy_polish\"," \
-    "\"title\":\"Spring launch email\",\"intake\":{" \
-    "\"audience\":\"Existing customers, spring sale\"," \
-    "\"brand_constraints\":\"No exclamation marks\"," \
-    "\"tone\":\"Warm, confident\",\"delivery_format\":\"Plain text email\"}," \
-    "\"metadata\":{\"crm_id\":\"123\"}}"
-
-#define S_HEALTH \
-    "{\"type\":\"object\",\"required\":[\"status\",\"database\",\"worker\"," \
-    "\"stripe_catalog\"],\"properties\":{" \
-    "\"status\":{\"type\":\"string\",\"enum\":[\"ok\",\"degraded\"]}," \
-    "\"database\":{\"type\":\"string\",\"enum\":[\"ok\",\"unavailable\"]}," \
-    "\"schema_version\":{\"type\":[\"string\",\"null\"]}," \
-    "\"worker\":{\"type\":\"string\",\"enum\":[\"ok\",\"stale\",\"off\"]}," \
-    "\"stripe_catalog\":{\"type\":\"string\",\"enum\":[\"verified\"," \
-      "\"unverified\"]}}}"
-
-#define S_CATALOG \
-    "{\"type\":\"object\",\"required\":[\"service_families\"," \
-    "\"job_statuses\"],\"properties\":{" \
-    "\"service_families\":{\"type\":\"array\",\"items\":" \
-      "{\"$ref\":\"#/components/schemas/ServiceFamily\"}}," \
-    "\"job_statuses\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}}}"
-
-#define S_PLANS \
-    "{\"type\":\"object\",\"required\":[\"plans\"],\"properties\":{" \
-    "\"plans\":{\"type\":\"array\",\"items\":" \
-      "{\"$ref\":\"#/components/schemas/Plan\"}}}}"
-
-#define S_INTENT \
-    "{\"type\":\"object\",\"required\":[\"ok\",\"service_family\"," \
-    "\"service_option\",\"missing_requirements\",\"problems\"," \
-    "\"suggested_action\"],\"properties\":{" \
-    "\"ok\":{\"type\":\"boolean\"}," \
-    "\"service_family\":{\"type\":[\"string\",\"null\"]}," \
-    "\"service_option\":{\"type\":[\"string\",\"null\"]}," \
-    "\"missing_requirements\":{\"type\":\"array\",\"items\":{\"type\":" \
-      "\"object\",\"properties\":{\"id\":{\"type\":\"string\"}," \
-      "\"label\":{\"type\":\"string\"}}}}," \
-    "\"problems\":{\"type\":\"array\",\"items\":{\"type\":\"object\"," \
-      "\"properties\":{\"param\":{\"type\":[\"string\",\"null\"]}," \
-      "\"message\":{\"type\":\"string\"}}}}," \
-    "\"suggested_action\":{\"type\":\"string\",\"enum\":[\"none\"," \
-      "\"revise_request\"]}}}"
-
+/* Named schemas for components/schemas, referenced as
+ * {"$ref":"#/components/schemas/NAME"} from response schemas. */
 const webot_named_schema_t webot_components[] = {
     { "Error",
       "{\"type\":\"object\",\"required\":[\"error\"],\"properties\":{"
@@ -134,82 +78,17 @@ const webot_named_schema_t webot_components[] = {
     { NULL, NULL }
 };
 
-/* --- error lists ----------------------------------------------------- */
-
-static const char *const E_PUBLIC_GET[] = { "NOT_FOUND",
-    "METHOD_NOT_ALLOWED", "INTERNAL_ERROR", NULL };
-static const char *const E_HEALTH[] = { "SERVICE_UNAVAILABLE",
-    "INTERNAL_ERROR", NULL };
-static const char *const E_PUBLIC_POST[] = { "BAD_REQUEST",
-    "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "VALIDATION_ERROR",
-    "INTERNAL_ERROR", NULL };
-
 /* --- the table ------------------------------------------------------- */
 
+/* One table; each area keeps its rows in its own file so that areas grow
+ * independently. The order here is the order of the OpenAPI paths. */
 const webot_route_t webot_routes[] = {
-    { "GET", WEBOT_MOUNT_API, "/openapi.json", "getOpenAPI", "public",
-      WEBOT_AUTH_PUBLIC, 0, WEBOT_RF_ETAG,
-      "OpenAPI document",
-      "The OpenAPI 3.1 document of this server, built at run time from the "
-      "module's route table.",
-      NULL, NULL, NULL, 200, "{\"type\":\"object\"}",
-      "{\"openapi\":\"3.1.0\"}", E_PUBLIC_GET, NULL, webot_h_openapi },
-
-    { "GET", WEBOT_MOUNT_API, "/health", "getHealth", "public",
-      WEBOT_AUTH_PUBLIC, 0, 0,
-      "Service health",
-      "Database reachability, worker heartbeat and Stripe catalog state. "
-      "Answers 503 SERVICE_UNAVAILABLE when the database is unreachable.",
-      NULL, NULL, NULL, 200, S_HEALTH,
-      "{\"status\":\"ok\",\"database\":\"ok\",\"schema_version\":\"001_init\","
-      "\"worker\":\"off\",\"stripe_catalog\":\"unverified\"}",
-      E_HEALTH, NULL, webot_h_health },
-
-    { "GET", WEBOT_MOUNT_API, "/catalog", "getCatalog", "public",
-      WEBOT_AUTH_PUBLIC, 0, WEBOT_RF_ETAG,
-      "Service catalog",
-      "Service families with their options, intake requirements and fields, "
-      "quality signals, and the job statuses in lifecycle order.",
-      NULL, NULL, NULL, 200, S_CATALOG,
-      "{\"service_families\":[{\"id\":\"create_polish\",\"name\":\"Create "
-      "& Polish\",\"intake_requirements\":[\"occasion or audience\"],"
-      "\"intake_fields\":[{\"id\":\"audience\",\"label\":\"occasion or "
-      "audience\",\"required\":true,\"max_length\":2000}],"
-      "\"quality_signals\":[\"Matches the requested tone\"],"
-      "\"review_required\":false,\"service_options\":[{\"id\":"
-      "\"tone_rewrites_copy_polish\",\"name\":\"Tone rewrites & copy "
-      "polish\"}]}],\"job_statuses\":[\"queued\",\"accepted\",\"running\","
-      "\"needs_review\",\"ready_for_customer_review\",\"completed\","
-      "\"rejected\",\"canceled\"]}",
-      E_PUBLIC_GET, "get_catalog", webot_h_catalog },
-
-    { "GET", WEBOT_MOUNT_API, "/plans", "listPlans", "public",
-      WEBOT_AUTH_PUBLIC, 0, WEBOT_RF_ETAG,
-      "Plan table",
-      "Every plan with its access paths, limits and display price. "
-      "checkout_available is true only for plans whose Stripe price was "
-      "verified for this deployment.",
-      NULL, NULL, NULL, 200, S_PLANS,
-      "{\"plans\":[{\"id\":\"agent_pro\",\"name\":\"Agent Pro\",\"access\":"
-      "[\"api\"],\"limits\":{\"monthly_jobs\":200,\"max_active_jobs\":10,"
-      "\"max_revisions\":2,\"rate_limit_per_minute\":300,"
-      "\"max_upload_bytes\":26214400},\"price\":{\"amount\":9900,"
-      "\"currency\":\"usd\",\"interval\":\"month\"},"
-      "\"checkout_available\":false}]}",
-      E_PUBLIC_GET, "list_plans", webot_h_plans },
-
-    { "POST", WEBOT_MOUNT_API, "/catalog/intent-check", "checkIntent",
-      "public", WEBOT_AUTH_PUBLIC, 0, WEBOT_RF_BODY_OPTIONAL,
-      "Check a job draft",
-      "A quota-free draft check of a job request against the catalog: takes "
-      "the body of POST /api/v1/jobs and reports missing intake "
-      "requirements and problems without creating anything.",
-      NULL, S_JOB_CREATE, X_JOB_CREATE, 200, S_INTENT,
-      "{\"ok\":false,\"service_family\":\"create_polish\",\"service_option\":"
-      "\"tone_rewrites_copy_polish\",\"missing_requirements\":[{\"id\":"
-      "\"tone\",\"label\":\"tone and voice\"}],\"problems\":[],"
-      "\"suggested_action\":\"revise_request\"}",
-      E_PUBLIC_POST, "check_intent", webot_h_intent_check },
+#include "routes_public.inc"
+#include "routes_account.inc"
+#include "routes_jobs.inc"
+#include "routes_files.inc"
+#include "routes_billing.inc"
+#include "routes_agents.inc"
 };
 
 const int webot_routes_count = sizeof(webot_routes) / sizeof(webot_routes[0]);
