@@ -1,6 +1,7 @@
 /* paths.c: default locations of the catalog file and the SQL directory.
  * Order: flag, environment, next to the executable's repository
- * (<dir of /proc/self/exe>/../...), installed location. */
+ * (<dir of /proc/self/exe>/../...), installed location. For the SQL
+ * directory also <exe dir>/../share/webot/sql (make install PREFIX=...). */
 #include "webotctl.h"
 
 #include <apr_strings.h>
@@ -77,6 +78,9 @@ const char *wctl_sql_dir(wctl_t *c)
     }
     if (!c->sql_dir) {
         c->sql_dir = beside_exe(c->pool, "sql", 1);
+    }
+    if (!c->sql_dir) {          /* installed as PREFIX/bin/webotctl */
+        c->sql_dir = beside_exe(c->pool, "share/webot/sql", 1);
     }
     if (!c->sql_dir) {
         c->sql_dir = WCTL_SQL_INSTALLED;
