@@ -358,7 +358,9 @@ my $acct;
                                . substr($bad, 0, 20) . "'");
     }
     for my $case (['', 'empty'], ["\n", 'empty line'], ["short\n", 'too short'],
-                  [('p' x 1025) . "\n", 'over 1024 bytes']) {
+                  [('p' x 1025) . "\n", 'over 1024 bytes'],
+                  [('p' x 1024) . "\r" . ('q' x 20) . "\r\n",
+                   'over 1024 bytes with a CR at byte 1025']) {
         fails_with(ctl_in($case->[0], 'user', 'create', '--account', $acct,
                           '--email', $em3, '--role', 'owner',
                           '--password-stdin'),

@@ -95,24 +95,25 @@ static const char *normalize_email(apr_pool_t *p, const char *in)
     return email;
 }
 
-/* Reads one line into buf (PW_MAX_BYTES + 1 bytes); returns its length,
- * or -1 (message printed). */
+/* Reads one line into buf (PW_MAX_BYTES + 2 bytes) without its newline
+ * or CRLF; returns its length, or -1 (message printed). */
 static long read_line(char *buf)
 {
     long n = 0;
-    int ch;
+    int ch, last = 0;
 
     while ((ch = getchar()) != EOF && ch != '\n') {
         if (ch == '\0') {
             wctl_err("the password contains a NUL byte");
             return -1;
         }
-        if (n >= PW_MAX_BYTES + 1) {
-            continue;                   /* too long: keep counting */
+        if (n <= PW_MAX_BYTES) {
+            buf[n] = (char)ch;          /* beyond that: only counted */
         }
-        buf[n++] = (char)ch;
+        n++;
+        last = ch;
     }
-    if (n > 0 && buf[n - 1] == '\r') {
+    if (last == '\r') {
         n--;
     }
     if (n > PW_MAX_BYTES) {
@@ -163,26 +164,33 @@ static int check_password(const char *pw, long n)
     return WCTL_OK;
 }
 
+/* bcrypt (cost 10, 16 random salt bytes) of pw; NULL on failure. */
+static const char *bcrypt_hash(apr_pool_t *p, const char *pw)
+{
+    unsigned char salt[BCRYPT_SALT];
+    char out[128];
+
+    if (apr_generate_random_bytes(salt, sizeof(salt)) != APR_SUCCESS) {
+        wctl_err("the system random number generator failed");
+        return NULL;
+    }
+    if (apr_bcrypt_encode(pw, BCRYPT_COST, salt, sizeof(salt), out,
+                          sizeof(out)) != APR_SUCCESS) {
+        wctl_err("bcrypt failed");
+        return NULL;
+    }
+    return apr_pstrdup(p, out);
+}
+
 /* bcrypt hash of the password read from stdin; NULL on failure. */
 static const char *password_hash(apr_pool_t *p)
 {
-    char pw[PW_MAX_BYTES + 2], out[128];
-    unsigned char salt[BCRYPT_SALT];
+    char pw[PW_MAX_BYTES + 2];
     long n = read_password(pw);
     const char *hash = NULL;
 
-    if (n < 0 || check_password(pw, n) != WCTL_OK) {
-        /* message printed */
-    }
-    else if (apr_generate_random_bytes(salt, sizeof(salt)) != APR_SUCCESS) {
-        wctl_err("the system random number generator failed");
-    }
-    else if (apr_bcrypt_encode(pw, BCRYPT_COST, salt, sizeof(salt), out,
-                               sizeof(out)) != APR_SUCCESS) {
-        wctl_err("bcrypt failed");
-    }
-    else {
-        hash = apr_pstrdup(p, out);
+    if (n >= 0 && check_password(pw, n) == WCTL_OK) {
+        hash = bcrypt_hash(p, pw);
     }
     OPENSSL_cleanse(pw, sizeof(pw));
     return hash;
