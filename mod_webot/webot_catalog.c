@@ -425,6 +425,9 @@ const char *webot_catalog_load(apr_pool_t *p, const char *path,
 
     root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
+        if (jerr.line < 0) {    /* could not open or read the file */
+            return apr_psprintf(p, "%s: $: %s", path, jerr.text);
+        }
         return apr_psprintf(p, "%s: $: %s (line %d, column %d)", path,
                             jerr.text, jerr.line, jerr.column);
     }
