@@ -297,7 +297,9 @@ static int run_route(webot_req_t *wr)
     webot_error_t *e;
     int rc;
 
-    if (rt->method[0] == 'P' && !(rt->flags & WEBOT_RF_RAW_BODY)) {
+    /* On the retry after a lost connection the body was read already. */
+    if (rt->method[0] == 'P' && !(rt->flags & WEBOT_RF_RAW_BODY)
+        && !wr->attempt) {
         const json_t *schema = webot_route_request_schema(rt);
         if ((e = webot_read_json_body(wr))) {
             return webot_send_error(wr, e);
