@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# The Apache::Test suite against throwaway servers (called by `make test`).
+#   1. a PostgreSQL cluster in a temp dir on a free port, migrations applied;
+#   2. test secrets, a TLS certificate, a copy of the catalog;
+#   3. httpd through Apache::Test (t/TEST.PL, t/conf/extra.conf.in) as root,
+#      children as www-data, on a free port (-port select);
+#   4. prove -I t/lib -r t;
+#   5. stop httpd, then fail on unexpected error_log lines (t/error_log.allow)
+#      and, with SANITIZE set, on sanitizer reports.
+# Everything is stopped on exit. Environment for the tests:
+#   WEBOT_TEST_BASE_URL WEBOT_TEST_HTTPS_URL WEBOT_TEST_DB WEBOT_TEST_PG_PORT
+#   WEBOT_TEST_PGDATA WEBOT_TEST_DIR WEBOT_TEST_SO WEBOT_TEST_PORT WEBOT_TEST_TLS_PORT
+#   WEBOT_TEST_STRIPE_WEBHOOK_SECRET WEBOT_TEST_EXECUTOR_SECRET WEBOT_BUILD_DIR
+#   WEBOT_TEST_ERROR_LOG WEBOT_TOP
+# Knobs: WEBOT_TEST_CATALOG (catalog file, default conf/catalog.json),
+#   WEBOT_TEST_KEEP=1 (keep the temp dir), TEST_FILES="t/10_x.t ..." (subset),
+#   PROVE_ARGS (extra prove arguments, e.g. -v).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$WEBOT_TOP"
+
+BUILD=$(webot_build_dir)
+SO=$BUILD/mod_webot.so
+[[ -f "$SO" ]] || die "$SO is missing (run make)"
+APXS=$(command -v apxs) || die "apxs not found (apache2-dev)"
+HTTPD_BIN=$("$APXS" -q SBINDIR)/$("$APXS" -q TARGET)
+MODDIR=$("$APXS" -q LIBEXECDIR)
+RUN_USER=www-data RUN_GROUP=www-data
+CATALOG=${WEBOT_TEST_CATALOG:-$WEBOT_TOP/conf/catalog.json}
+[[ -f "$CATALOG" ]] || die "catalog $CATALOG is missing (set WEBOT_TEST_CATALOG)"
+
+T=$(mktemp -d /tmp/webot-test.XXXXXX)
+chmod 0755 "$T"
+httpd_started=0
+cleanup() {
+  local rc=$?
+  set +e
+  if (( httpd_started )); then
+    perl t/TEST.PL -stop-httpd >/dev/null 2>&1
+    httpd_started=0
+  fi
+  [[ -s "$T/pg/PG_VERSION" ]] && pg_cluster_stop "$T/pg"
+  if [[ "${WEBOT_TEST_KEEP:-0}" == 1 ]]; then
+    echo "test files kept in $T" >&2
+  else
+    rm -rf "$T"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- PostgreSQL -----------------------------------------------------------------
+PG_PORT=$(find_free_port 55000)
+log "test PostgreSQL on 127.0.0.1:$PG_PORT ($T/pg)"
+pg_cluster_init "$T/pg" "$PG_PORT" "$T/pgsock"
+pg_cluster_start "$T/pg"
+pg_cluster_setup "$PG_PORT"
+export WEBOT_BUILD_DIR=$BUILD
+export WEBOT_TEST_PG_PORT=$PG_PORT
+export WEBOT_TEST_PGDATA=$T/pg
+export WEBOT_TEST_DB="host=127.0.0.1 port=$PG_PORT dbname=webot user=webot"
+
+# --- secrets, certificate, catalog, file store ----------------------------------
+export WEBOT_TEST_DIR=$T
+write_secret "$T/secret" "$(random_hex 64)"
+export WEBOT_TEST_STRIPE_WEBHOOK_SECRET="whsec_$(random_hex 24)"
+write_secret "$T/stripe_webhook_secret" "$WEBOT_TEST_STRIPE_WEBHOOK_SECRET"
+export WEBOT_TEST_EXECUTOR_SECRET=$(random_hex 32)
+write_secret "$T/executor_secret" "$WEBOT_TEST_EXECUTOR_SECRET"
+install -m 0644 "$CATALOG" "$T/catalog.json"
+mkdir -p "$T/files" && chown "$RUN_USER:$RUN_GROUP" "$T/files"
+make_cert "$T/tls"
+export WEBOT_TEST_SO=$SO
+export WEBOT_TOP
+
+# --- sanitizers -------------------------------------------------------------------
+HTTPD=$HTTPD_BIN
+if [[ -n "${SANITIZE:-}" ]]; then
+  mkdir -p "$T/san" && chmod 1777 "$T/san"
+  # Everything instrumented that the tests run (webotctl, ...) reports here too.
+  export ASAN_OPTIONS="detect_leaks=0:abort_on_error=0:log_path=$T/san/asan"
+  export UBSAN_OPTIONS="print_stacktrace=1:log_path=$T/san/ubsan"
+  # httpd is not instrumented: preload the runtimes into it (only into it).
+  # ASan reports of httpd children land in $T/san; UBSan's (its runtime
+  # ignores log_path there) land in the error_log, where errlog-check.sh
+  # catches every "runtime error:" line.
+  HTTPD=$T/httpd-san
+  cat >"$HTTPD" <<WRAP
+#!/bin/sh
+LD_PRELOAD="$(san_preload)" exec "$HTTPD_BIN" "\$@"
+WRAP
+  chmod 0755 "$HTTPD"
+fi
+
+# --- httpd through Apache::Test ---------------------------------------------------
+# Modules come from this file, not from the system's apache2.conf (which may
+# load an installed mod_webot or other modules we do not want).
+cat >"$T/modules.conf" <<CONF
+LoadModule mpm_event_module     $MODDIR/mod_mpm_event.so
+LoadModule authz_core_module    $MODDIR/mod_authz_core.so
+LoadModule authz_host_module    $MODDIR/mod_authz_host.so
+LoadModule mime_module          $MODDIR/mod_mime.so
+LoadModule alias_module         $MODDIR/mod_alias.so
+LoadModule dir_module           $MODDIR/mod_dir.so
+LoadModule env_module           $MODDIR/mod_env.so
+LoadModule headers_module       $MODDIR/mod_headers.so
+LoadModule setenvif_module      $MODDIR/mod_setenvif.so
+LoadModule status_module        $MODDIR/mod_status.so
+LoadModule socache_shmcb_module $MODDIR/mod_socache_shmcb.so
+LoadModule ssl_module           $MODDIR/mod_ssl.so
+LoadModule dbd_module           $MODDIR/mod_dbd.so
+CONF
+
+run_migrations "$WEBOT_TEST_DB"
+
+perl t/TEST.PL -clean >/dev/null 2>&1 || true
+log "starting httpd (Apache::Test)"
+httpd_started=1
+if ! perl t/TEST.PL -apxs "$APXS" -httpd "$HTTPD" -httpd_conf "$T/modules.conf" \
+      -user "$RUN_USER" -group "$RUN_GROUP" -port select -servername 127.0.0.1 \
+      -start-httpd; then
+  tail -n 40 t/logs/error_log >&2 2>/dev/null || true
+  die "httpd did not start"
+fi
+export WEBOT_TEST_ERROR_LOG=$WEBOT_TOP/t/logs/error_log
+read -r WEBOT_TEST_PORT WEBOT_TEST_TLS_PORT < <(perl -MApache::TestConfig \
+  -e '$v = Apache::TestConfig->thaw->{vars}; print "$v->{port} $v->{webot_tls_port}\n"')
+export WEBOT_TEST_PORT WEBOT_TEST_TLS_PORT
+export WEBOT_TEST_BASE_URL=http://127.0.0.1:$WEBOT_TEST_PORT
+export WEBOT_TEST_HTTPS_URL=https://127.0.0.1:$WEBOT_TEST_TLS_PORT
+log "httpd on $WEBOT_TEST_BASE_URL and $WEBOT_TEST_HTTPS_URL, PostgreSQL on port $PG_PORT"
+
+# --- the suite ------------------------------------------------------------------------
+rc=0
+# shellcheck disable=SC2086
+prove -I t/lib ${PROVE_ARGS:-} ${TEST_FILES:--r t} || rc=1
+
+log "stopping httpd"
+perl t/TEST.PL -stop-httpd >/dev/null 2>&1 || true
+httpd_started=0
+
+scripts/errlog-check.sh t/logs/error_log t/error_log.allow || rc=1
+if [[ -n "${SANITIZE:-}" ]]; then
+  scripts/san-check.sh "$T/san" || rc=1
+fi
+if (( rc )); then echo "make test: FAILED" >&2; else echo "make test: all passed"; fi
+exit "$rc"
