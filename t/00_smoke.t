@@ -5,17 +5,15 @@ use warnings;
 use Test::More;
 use WebotTest;
 
+# PostgreSQL runs here, so health must be 200; the 503 body (database down)
+# is for the tests that stop PostgreSQL.
 my $r = api_get('/api/v1/health');
-ok($r->status == 200 || $r->status == 503, 'GET /api/v1/health answers 200 or 503')
-  or diag($r->describe);
+is($r->status, 200, 'GET /api/v1/health is 200') or diag($r->describe);
 ok(ref $r->json eq 'HASH', 'health body is a JSON object') or diag($r->describe);
 like($r->header('Content-Type') // '', qr{^application/json\b}i, 'health is application/json');
 is($r->header('X-Content-Type-Options'), 'nosniff', 'X-Content-Type-Options: nosniff');
-if ($r->status == 200) {
-  like($r->json->{status} // '', qr/^(ok|degraded)$/, 'health status is ok or degraded');
-} else {
-  error_ok($r, 503, 'SERVICE_UNAVAILABLE', 'health 503 carries the error body');
-}
+like(ref $r->json eq 'HASH' ? $r->json->{status} // '' : '', qr/^(ok|degraded)$/,
+  'health status is ok or degraded');
 
 $r = api_get('/api/v1/nope');
 my $err = error_ok($r, 404, 'NOT_FOUND', 'unknown route: 404 NOT_FOUND error body');
