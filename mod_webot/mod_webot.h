@@ -91,7 +91,18 @@ typedef struct webot_req_t {
     int attempt;                    /* 0, or 1 on the retry after a lost
                                      * database connection */
     int sent;                       /* a response was produced */
+    struct webot_capture_t *capture; /* set: responses are kept here, not
+                                      * sent (MCP tool calls run a route
+                                      * in-process, mod_webot_agents.c) */
 } webot_req_t;
+
+/* A response captured instead of sent (see webot_req_t.capture). */
+typedef struct webot_capture_t {
+    int status;
+    const char *ctype;
+    const char *body;               /* NUL-terminated copy */
+    apr_size_t len;
+} webot_capture_t;
 
 /* Returned by a handler (through webot_send_error) when the database
  * connection was lost before anything was sent: the dispatcher releases the

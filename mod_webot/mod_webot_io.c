@@ -45,6 +45,13 @@ int webot_send_bytes(webot_req_t *wr, int status, const char *ctype,
     request_rec *r = wr->r;
 
     wr->sent = 1;
+    if (wr->capture) {
+        wr->capture->status = status;
+        wr->capture->ctype = ctype;
+        wr->capture->body = apr_pstrmemdup(wr->p, body ? body : "", len);
+        wr->capture->len = len;
+        return OK;
+    }
     common_headers(wr);
     if (etag) {
         const char *inm = apr_table_get(r->headers_in, "If-None-Match");
