@@ -1071,9 +1071,15 @@ static void test_jobcheck(void)
         "\"additionalProperties\":{\"type\":\"string\"}}}}");
     webot_jobcheck_t *jc;
     webot_error_t *e;
+    apr_pool_t *outer = P, *sub;
 
+    /* a pool of its own, destroyed at the end, so that a memory error in
+     * the errors built here shows up here (ASan) */
+    apr_pool_create(&sub, outer);
+    P = sub;
     if (webot_catalog_load(P, path, &c)) {
         ok(0, "jobcheck: catalog loads");
+        P = outer;
         return;
     }
     jc = webot_jobcheck(P, c, schema, J("{\"service_option\":"
@@ -1119,6 +1125,9 @@ static void test_jobcheck(void)
        jc->nproblems);
     ok(!jc->option && json_array_size(jc->missing) == 0,
        "jobcheck: no option, nothing missing");
+    P = outer;
+    apr_pool_destroy(sub);
+    ok(1, "jobcheck: its pool is destroyed cleanly");
 }
 
 /* ====================================================================== */
