@@ -168,6 +168,7 @@ static const command_rec webot_cmds[] = {
                   "file holding the server secret (at least 32 bytes)"),
     AP_INIT_TAKE1("WebotMaxBodyBytes", set_max_body, NULL, RSRC_CONF,
                   "largest JSON request body in bytes (default 65536)"),
+    WEBOT_AUTH_CMDS,
     { NULL }
 };
 
@@ -395,6 +396,7 @@ static void webot_register_hooks(apr_pool_t *p)
     ap_hook_optional_fn_retrieve(webot_optional_fns, NULL, NULL,
                                  APR_HOOK_MIDDLE);
     ap_hook_handler(webot_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    webot_auth_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(webot) = {

@@ -70,7 +70,17 @@ typedef struct webot_auth_t {
     int max_revisions;
     int rate_limit_per_minute;
     apr_time_t period_start;            /* the current quota period */
-    apr_time_t period_end;
+    apr_time_t period_end;              /*  (0 without an entitlement) */
+    /* added by identity (mod_webot_auth.c) */
+    int quota_used;                     /* used in that period (at auth) */
+    long long max_upload_bytes;         /* the plan's; 0 without a plan */
+    unsigned plan_access;               /* WEBOT_ACCESS_* of the plan */
+    int ent_usable;                     /* the entitlement grants now */
+    const char *ent_why;                /* why not, a sentence, or NULL */
+    apr_time_t ent_expires_at;          /* manual --days grant, or 0 */
+    apr_time_t ent_updated_at;          /* 0 without an entitlement */
+    int rl_counted;                     /* this request was counted */
+    int rl_limit, rl_remaining, rl_reset;
 } webot_auth_t;
 
 /* What a handler gets: the request, its matched route and the pieces the
@@ -152,6 +162,31 @@ const char *webot_parse_directive_int(apr_pool_t *p, const char *directive,
 /* Authenticates and authorizes a non-public route. Returns OK to go on,
  * or the result of sending the refusal (401/403/429). */
 int webot_access_check(webot_req_t *wr);
+/* The authorization half alone, for a caller already authenticated in
+ * wr->auth (an in-process call of another route, e.g. an MCP tool): route
+ * kind and role, scope, entitlement. No rate-limit count. Returns OK or the
+ * result of sending the refusal (403). */
+int webot_access_authorize(webot_req_t *wr);
+/* Hooks and directives of identity and access (sessions, rate limits):
+ * called from webot_register_hooks; the directives sit in webot_cmds[]. */
+void webot_auth_register_hooks(apr_pool_t *p);
+const char *webot_set_ratelimit_cache(cmd_parms *cmd, void *d,
+                                      const char *arg);
+const char *webot_set_session_idle(cmd_parms *cmd, void *d, const char *arg);
+const char *webot_set_session_lifetime(cmd_parms *cmd, void *d,
+                                       const char *arg);
+#define WEBOT_AUTH_CMDS \
+    AP_INIT_TAKE1("WebotRateLimitCache", webot_set_ratelimit_cache, NULL, \
+                  RSRC_CONF, "socache for rate limits: provider[:args] " \
+                  "(default shmcb when loaded), or none (per process)"), \
+    AP_INIT_TAKE1("WebotSessionIdleTimeout", webot_set_session_idle, \
+                  NULL, RSRC_CONF, "seconds a dashboard session lives " \
+                  "without use (default 1800)"), \
+    AP_INIT_TAKE1("WebotSessionLifetime", webot_set_session_lifetime, \
+                  NULL, RSRC_CONF, "absolute lifetime of a dashboard " \
+                  "session in seconds (default 43200)")
+/* How long past_due keeps access (billing: WebotPastDueGrace sets it). */
+extern apr_interval_time_t webot_past_due_grace;
 
 /* --- mod_webot_routes.c: the table --------------------------------- */
 extern const webot_route_t webot_routes[];
