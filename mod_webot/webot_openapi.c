@@ -2,6 +2,7 @@
 #include "webot_openapi.h"
 #include "webot_error.h"
 #include "webot_json.h"
+#include "webot_mcp.h"
 
 #include <apr_strings.h>
 #include <string.h>
@@ -198,6 +199,10 @@ static json_t *operation(build_t *b, const webot_route_t *rt)
     if (scopes) {
         json_object_set_new(op, "x-webot-scopes", json_string(scopes));
     }
+    if (rt->mcp_tool) {
+        /* the MCP tool (webot_mcp.c builds tools/list from this mark) */
+        json_object_set_new(op, "x-mcp-tool", json_string(rt->mcp_tool));
+    }
     json_object_set_new(op, "parameters", parameters_of(b, rt));
     if (rt->request_schema) {
         sch = parse(b, rt->operation_id, rt->request_schema);
@@ -224,7 +229,18 @@ static json_t *operation(build_t *b, const webot_route_t *rt)
                    "headers", "X-Request-Id", "description",
                    "The request id (yours or a generated one).",
                    "schema", "type", "string");
-    if (sch) {
+    if (sch && webot_json_str(sch, "contentMediaType")) {
+        /* not JSON (the docs page): the schema names its media type */
+        json_object_set_new(ok, "content", json_pack("{s:{s:o}}",
+                            webot_json_str(sch, "contentMediaType"),
+                            "schema", sch));
+        if (ex) {
+            json_object_set_new(json_object_get(json_object_get(ok,
+                "content"), webot_json_str(sch, "contentMediaType")),
+                "example", ex);
+        }
+    }
+    else if (sch) {
         json_object_set_new(ok, "content", json_pack("{s:{s:o}}",
                             "application/json", "schema", sch));
         if (ex) {
@@ -312,6 +328,15 @@ json_t *webot_openapi_build(apr_pool_t *p, const webot_route_t *routes,
         "required with the session cookie on POST, PUT and DELETE.",
         "stripeSignature", "type", "apiKey", "in", "header", "name",
         "Stripe-Signature", "description", "Stripe's webhook signature.");
+    if (!b.err && doc) {
+        /* the MCP tools are generated from this document: a tool name that
+         * is not [a-z_] or is used twice, or an argument name used twice,
+         * stops start-up here rather than at the first tools/list */
+        const char *terr = NULL;
+        if (!webot_mcp_tools_build(p, doc, &terr)) {
+            b.err = apr_pstrcat(p, "MCP tools: ", terr, NULL);
+        }
+    }
     if (b.err || !doc) {
         *err = b.err ? b.err : "json_pack failed";
         json_decref(doc);
