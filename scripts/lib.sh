@@ -25,7 +25,8 @@ pg_bindir() {
 }
 
 as_pg() {
-  if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+  # from / so that a working directory postgres cannot enter does not matter
+  if [[ $(id -u) -eq 0 ]]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 # Make every directory above $1 traversable (o+x) so that postgres / www-data
@@ -34,7 +35,10 @@ make_traversable() {
   local d
   d=$(dirname "$1")
   while [[ "$d" != / && -n "$d" ]]; do
-    [[ -d "$d" ]] && chmod o+x "$d" 2>/dev/null || true
+    if [[ -d "$d" ]] && [[ $(( 0$(stat -c %a "$d") & 01 )) -eq 0 ]]; then
+      log "chmod o+x $d (postgres and www-data must reach files below it)"
+      chmod o+x "$d" 2>/dev/null || true
+    fi
     d=$(dirname "$d")
   done
 }

@@ -69,7 +69,7 @@ write_secret "$T/stripe_webhook_secret" "$WEBOT_TEST_STRIPE_WEBHOOK_SECRET"
 export WEBOT_TEST_EXECUTOR_SECRET=$(random_hex 32)
 write_secret "$T/executor_secret" "$WEBOT_TEST_EXECUTOR_SECRET"
 install -m 0644 "$CATALOG" "$T/catalog.json"
-mkdir -p "$T/files" && chown "$RUN_USER:$RUN_GROUP" "$T/files"
+mkdir -p "$T/files" "$T/htdocs" && chown "$RUN_USER:$RUN_GROUP" "$T/files"
 make_cert "$T/tls"
 export WEBOT_TEST_SO=$SO
 export WEBOT_TOP
