@@ -144,5 +144,5 @@ scripts/errlog-check.sh t/logs/error_log t/error_log.allow || rc=1
 if [[ -n "${SANITIZE:-}" ]]; then
   scripts/san-check.sh "$T/san" || rc=1
 fi
-if (( rc )); then echo "make test: FAILED" >&2; else echo "make test: all passed"; fi
+if (( rc )); then echo "Apache::Test suite: FAILED" >&2; else echo "Apache::Test suite: passed"; fi
 exit "$rc"
