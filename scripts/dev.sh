@@ -50,6 +50,7 @@ start_pg() {
   fi
   if ! pg_cluster_running "$PGDATA_DIR"; then
     port_in_use "$PG_PORT" && die "port $PG_PORT is taken by another process"
+    pg_cluster_set_port "$PGDATA_DIR" "$PG_PORT"
     log "starting PostgreSQL"
     pg_cluster_start "$PGDATA_DIR"
   fi

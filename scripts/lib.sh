@@ -78,6 +78,16 @@ host    all   all   127.0.0.1/32  trust
 HBA
 }
 
+# pg_cluster_set_port DATADIR PORT: make an existing cluster listen on PORT
+# (a later "port =" line in postgresql.conf wins).
+pg_cluster_set_port() {
+  local data=$1 port=$2 cur
+  cur=$(grep -E '^[[:space:]]*port[[:space:]]*=' "$data/postgresql.conf" | tail -n 1 | grep -Eo '[0-9]+' || true)
+  if [[ "$cur" != "$port" ]]; then
+    echo "port = $port" | as_pg tee -a "$data/postgresql.conf" >/dev/null
+  fi
+}
+
 pg_cluster_running() {
   local data=$1
   [[ -s "$data/PG_VERSION" ]] && as_pg "$(pg_bindir)/pg_ctl" -D "$data" status >/dev/null 2>&1
