@@ -51,10 +51,17 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- PostgreSQL -----------------------------------------------------------------
-PG_PORT=$(find_free_port 55000)
-log "test PostgreSQL on 127.0.0.1:$PG_PORT ($T/pg)"
+# Another test run may grab the same free port between the check and the
+# bind: try the next free ports a few times.
+PG_PORT=$(find_free_port $((55000 + RANDOM % 2000)))
 pg_cluster_init "$T/pg" "$PG_PORT" "$T/pgsock"
-pg_cluster_start "$T/pg"
+for attempt in 1 2 3 4 5; do
+  log "test PostgreSQL on 127.0.0.1:$PG_PORT ($T/pg)"
+  if as_pg "$(pg_bindir)/pg_ctl" -D "$T/pg" -l "$T/pg/server.log" -w -t 60 start >/dev/null; then break; fi
+  (( attempt < 5 )) || { tail -n 30 "$T/pg/server.log" >&2; die "PostgreSQL did not start"; }
+  PG_PORT=$(find_free_port $((PG_PORT + 1)))
+  pg_cluster_set_port "$T/pg" "$PG_PORT"
+done
 pg_cluster_setup "$PG_PORT"
 export WEBOT_BUILD_DIR=$BUILD
 export WEBOT_TEST_PG_PORT=$PG_PORT
@@ -114,15 +121,23 @@ CONF
 
 run_migrations "$WEBOT_TEST_DB"
 
-perl t/TEST.PL -clean >/dev/null 2>&1 || true
 log "starting httpd (Apache::Test)"
 httpd_started=1
-if ! perl t/TEST.PL -apxs "$APXS" -httpd "$HTTPD" -httpd_conf "$T/modules.conf" \
-      -user "$RUN_USER" -group "$RUN_GROUP" -port select -servername 127.0.0.1 \
-      -start-httpd; then
+for attempt in 1 2 3; do
+  perl t/TEST.PL -clean >/dev/null 2>&1 || true
+  if perl t/TEST.PL -apxs "$APXS" -httpd "$HTTPD" -httpd_conf "$T/modules.conf" \
+       -user "$RUN_USER" -group "$RUN_GROUP" -port select -servername 127.0.0.1 \
+       -start-httpd; then
+    break
+  fi
+  # a port taken between Apache::Test's check and httpd's bind: once more
+  if (( attempt < 3 )) && grep -q 'Address already in use' t/logs/error_log 2>/dev/null; then
+    warn "httpd could not bind its port, retrying"
+    continue
+  fi
   tail -n 40 t/logs/error_log >&2 2>/dev/null || true
   die "httpd did not start"
-fi
+done
 export WEBOT_TEST_ERROR_LOG=$WEBOT_TOP/t/logs/error_log
 read -r WEBOT_TEST_PORT WEBOT_TEST_TLS_PORT < <(perl -MApache::TestConfig \
   -e '$v = Apache::TestConfig->thaw->{vars}; print "$v->{port} $v->{webot_tls_port}\n"')
