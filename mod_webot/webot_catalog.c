@@ -101,7 +101,8 @@ static int get_int(loader_t *l, json_t *obj, const char *path,
     }
     if (!json_is_integer(v) || json_integer_value(v) < min
         || json_integer_value(v) > max) {
-        return fail(l, sp, "must be an integer from %lld to %lld", min, max);
+        return fail(l, sp, "must be an integer from %" APR_INT64_T_FMT " to %"
+                    APR_INT64_T_FMT, (apr_int64_t)min, (apr_int64_t)max);
     }
     *out = json_integer_value(v);
     return 0;

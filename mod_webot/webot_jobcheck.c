@@ -99,8 +99,7 @@ webot_error_t *webot_jobcheck_error(apr_pool_t *p, webot_jobcheck_t *jc)
         e = webot_error_make(p, "INTAKE_INCOMPLETE",
             "Intake requirements of %s are missing: %lu.",
             jc->option->id, (unsigned long)json_array_size(jc->missing));
-        json_decref(e->details);
-        e->details = webot_json_own(p, json_incref(jc->missing));
+        json_array_extend(e->details, jc->missing);
         e->param = apr_pstrcat(p, "intake.", json_string_value(
             json_object_get(json_array_get(jc->missing, 0), "id")), NULL);
         return e;

@@ -127,14 +127,14 @@ static int check_object(apr_pool_t *p, const json_t *s, const json_t *v,
     if ((x = json_object_get(s, "maxProperties"))
         && json_object_size(v) > (size_t)json_integer_value(x)) {
         n += problem(p, e, path, apr_psprintf(p,
-                     "must have at most %lld entries",
-                     (long long)json_integer_value(x)));
+                     "must have at most %" APR_INT64_T_FMT " entries",
+                     (apr_int64_t)json_integer_value(x)));
     }
     if ((x = json_object_get(s, "minProperties"))
         && json_object_size(v) < (size_t)json_integer_value(x)) {
         n += problem(p, e, path, apr_psprintf(p,
-                     "must have at least %lld entries",
-                     (long long)json_integer_value(x)));
+                     "must have at least %" APR_INT64_T_FMT " entries",
+                     (apr_int64_t)json_integer_value(x)));
     }
     return n;
 }
@@ -149,14 +149,14 @@ static int check_array(apr_pool_t *p, const json_t *s, const json_t *v,
     if ((x = json_object_get(s, "maxItems"))
         && json_array_size(v) > (size_t)json_integer_value(x)) {
         return problem(p, e, path, apr_psprintf(p,
-                       "must have at most %lld items",
-                       (long long)json_integer_value(x)));
+                       "must have at most %" APR_INT64_T_FMT " items",
+                       (apr_int64_t)json_integer_value(x)));
     }
     if ((x = json_object_get(s, "minItems"))
         && json_array_size(v) < (size_t)json_integer_value(x)) {
         n += problem(p, e, path, apr_psprintf(p,
-                     "must have at least %lld items",
-                     (long long)json_integer_value(x)));
+                     "must have at least %" APR_INT64_T_FMT " items",
+                     (apr_int64_t)json_integer_value(x)));
     }
     if (items) {
         json_array_foreach(v, i, x) {
@@ -189,14 +189,14 @@ static int check_string(apr_pool_t *p, const json_t *s, const json_t *v,
         && len < (apr_size_t)json_integer_value(x)) {
         return problem(p, e, path, json_integer_value(x) == 1
                        ? "must not be empty"
-                       : apr_psprintf(p, "must be at least %lld characters",
-                                      (long long)json_integer_value(x)));
+                       : apr_psprintf(p, "must be at least %" APR_INT64_T_FMT " characters",
+                                      (apr_int64_t)json_integer_value(x)));
     }
     if ((x = json_object_get(s, "maxLength"))
         && len > (apr_size_t)json_integer_value(x)) {
         return problem(p, e, path, apr_psprintf(p,
-                       "must be at most %lld characters",
-                       (long long)json_integer_value(x)));
+                       "must be at most %" APR_INT64_T_FMT " characters",
+                       (apr_int64_t)json_integer_value(x)));
     }
     if ((x = json_object_get(s, "pattern")) && json_is_string(x)) {
         regex_t re;
@@ -229,12 +229,12 @@ static int check_number(apr_pool_t *p, const json_t *s, const json_t *v,
     double d = json_number_value(v);
     json_t *x;
     if ((x = json_object_get(s, "minimum")) && d < json_number_value(x)) {
-        return problem(p, e, path, apr_psprintf(p, "must be at least %lld",
-                       (long long)json_number_value(x)));
+        return problem(p, e, path, apr_psprintf(p, "must be at least %" APR_INT64_T_FMT "",
+                       (apr_int64_t)json_number_value(x)));
     }
     if ((x = json_object_get(s, "maximum")) && d > json_number_value(x)) {
-        return problem(p, e, path, apr_psprintf(p, "must be at most %lld",
-                       (long long)json_number_value(x)));
+        return problem(p, e, path, apr_psprintf(p, "must be at most %" APR_INT64_T_FMT "",
+                       (apr_int64_t)json_number_value(x)));
     }
     return 0;
 }
