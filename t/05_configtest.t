@@ -160,14 +160,20 @@ for my $case (
 }
 
 # --- WebotMaxBodyBytes ----------------------------------------------------------------------
-for my $v ('abc', '100', '1023', '99999999999', '-1', '64k', '', '1024 ') {
+for my $v ('abc', '100', '1023', '99999999999', '-1', '64k', '1024 ', '0x400') {
   my ($rc, $out) = configtest(catalog => $good_catalog, secret => $secret,
                               extra => qq{WebotMaxBodyBytes "$v"});
   isnt($rc, 0, "WebotMaxBodyBytes \"$v\": configtest fails") or diag($out);
   my ($line) = grep { /^WebotMaxBodyBytes/ } split /\n/, $out;
-  like($line // '', qr/^WebotMaxBodyBytes: "\Q$v\E" is not an integer/, "WebotMaxBodyBytes \"$v\": named with the value");
+  like($line // '', qr/^WebotMaxBodyBytes: "\Q$v\E" is not an integer/, "WebotMaxBodyBytes \"$v\": named with the value")
+    or diag($out);
   local $TODO = ($line // '') =~ /%ld/ ? 'apr_psprintf has no %lld (mod_webot.c)' : undef;
   like($line // '', qr/from 1024 to 16777216/, "WebotMaxBodyBytes \"$v\": the allowed range");
+}
+{
+  my ($rc, $out) = configtest(catalog => $good_catalog, secret => $secret, extra => 'WebotMaxBodyBytes ""');
+  isnt($rc, 0, 'WebotMaxBodyBytes "" (empty): configtest fails');
+  like($out, qr/^WebotMaxBodyBytes /m, 'WebotMaxBodyBytes "": named');
 }
 for my $v ('1024', '16777216') {
   my ($rc, $out) = configtest(catalog => $good_catalog, secret => $secret, extra => "WebotMaxBodyBytes $v");
