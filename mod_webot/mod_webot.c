@@ -1,6 +1,7 @@
 /* mod_webot.c: module record, directives, hooks and the dispatcher. */
 #define WEBOT_MODULE_RECORD_FILE
 #include "mod_webot.h"
+#include "mod_webot_files.h"
 
 #include <apr_strings.h>
 #include <apr_file_io.h>
@@ -169,6 +170,7 @@ static const command_rec webot_cmds[] = {
     AP_INIT_TAKE1("WebotMaxBodyBytes", set_max_body, NULL, RSRC_CONF,
                   "largest JSON request body in bytes (default 65536)"),
     WEBOT_AUTH_CMDS,
+    WEBOT_FILES_CMDS,
     { NULL }
 };
 
@@ -319,7 +321,9 @@ static int run_route(webot_req_t *wr)
             }
         }
     }
-    if (rt->auth != WEBOT_AUTH_PUBLIC) {
+    /* signed-URL routes (WEBOT_AUTH_UPLOAD) verify their signature in the
+     * handler: no bearer, no session */
+    if (rt->auth != WEBOT_AUTH_PUBLIC && rt->auth != WEBOT_AUTH_UPLOAD) {
         if ((rc = webot_access_check(wr)) != OK) {
             return rc;
         }
@@ -397,6 +401,7 @@ static void webot_register_hooks(apr_pool_t *p)
                                  APR_HOOK_MIDDLE);
     ap_hook_handler(webot_handler, NULL, NULL, APR_HOOK_MIDDLE);
     webot_auth_register_hooks(p);
+    webot_files_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(webot) = {
