@@ -33,22 +33,13 @@ int webot_exec_signature_verify(const char *header,
                                 apr_size_t len, long long now,
                                 long long tolerance);
 
-/* An attached file as the brief shows it. */
-typedef struct webot_exec_file_t {
-    const char *id;
-    const char *filename;
-    const char *content_type;
-    long long size_bytes;
-    const char *url;                /* short-lived signed download URL */
-    const char *expires_at;         /* RFC 3339 */
-} webot_exec_file_t;
-
 /* The brief (compact JSON) of a claimed job:
  * {"id","attempt","service_family","service_option","title","intake",
  *  "metadata","revision":{"number","notes"},"files":[...],"created_at",
- *  "sent_at"}. files holds webot_exec_file_t *; may be NULL. */
+ *  "sent_at"}. files is the JSON array of the job's files with their
+ * signed download URLs (mod_webot_files.h: webot_files_brief), or NULL. */
 char *webot_exec_brief(apr_pool_t *p, const webot_wjob_t *job,
-                       const apr_array_header_t *files, long long sent_at);
+                       const json_t *files, long long sent_at);
 
 typedef struct webot_exec_opts_t {
     const char *url;                /* http:// or https:// */

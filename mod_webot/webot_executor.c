@@ -96,29 +96,13 @@ static json_t *json_text(const char *s)
 }
 
 char *webot_exec_brief(apr_pool_t *p, const webot_wjob_t *job,
-                       const apr_array_header_t *files, long long sent_at)
+                       const json_t *files, long long sent_at)
 {
     json_t *b = webot_json_own(p, json_object());
     json_t *intake = job->intake ? json_loads(job->intake, 0, NULL) : NULL;
     json_t *meta = job->metadata ? json_loads(job->metadata, 0, NULL) : NULL;
-    json_t *fl = json_array();
-    int i;
+    json_t *fl = json_is_array(files) ? json_deep_copy(files) : json_array();
 
-    if (files) {
-        for (i = 0; i < files->nelts; i++) {
-            const webot_exec_file_t *f =
-                APR_ARRAY_IDX(files, i, const webot_exec_file_t *);
-            json_t *o = json_object();
-            json_object_set_new(o, "id", json_text(f->id));
-            json_object_set_new(o, "filename", json_text(f->filename));
-            json_object_set_new(o, "content_type", json_text(f->content_type));
-            json_object_set_new(o, "size_bytes",
-                                json_integer((json_int_t)f->size_bytes));
-            json_object_set_new(o, "url", json_text(f->url));
-            json_object_set_new(o, "expires_at", json_text(f->expires_at));
-            json_array_append_new(fl, o);
-        }
-    }
     json_object_set_new(b, "id", json_string(job->id));
     json_object_set_new(b, "attempt", json_integer(job->attempts));
     json_object_set_new(b, "service_family", json_text(job->family));

@@ -140,9 +140,10 @@ static void test_classify(void)
 static void test_brief(void)
 {
     webot_wjob_t job;
-    webot_exec_file_t f = { "file_1", "a.csv", "text/csv", 12,
-                            "https://h/dl?sig=x", "2030-01-01T00:00:00Z" };
-    apr_array_header_t *files = apr_array_make(P, 1, sizeof(void *));
+    json_t *files = json_pack("[{s:s,s:s,s:s,s:i,s:s,s:s}]",
+        "file_id", "file_1", "filename", "a.csv", "content_type", "text/csv",
+        "size_bytes", 12, "url", "https://h/dl?sig=x",
+        "expires_at", "2030-01-01T00:00:00Z");
     json_t *b;
     const char *text;
 
@@ -157,7 +158,6 @@ static void test_brief(void)
     job.revision_notes = "shorter please";
     job.attempts = 3;
     job.created_at = "2030-01-01T00:00:00Z";
-    APR_ARRAY_PUSH(files, webot_exec_file_t *) = &f;
     text = webot_exec_brief(P, &job, files, 1700000000LL);
     b = json_loads(text, 0, NULL);
     ok(b && !strcmp(json_string_value(json_object_get(b, "id")), "job_abc")
@@ -174,6 +174,7 @@ static void test_brief(void)
     ok(b && !strcmp(json_string_value(json_object_get(json_array_get(
            json_object_get(b, "files"), 0), "url")), "https://h/dl?sig=x"),
        "brief: file download URL");
+    json_decref(files);
     ok(b && !strcmp(json_string_value(json_object_get(b, "sent_at")),
                     "2023-11-14T22:13:20Z"), "brief: sent_at");
     json_decref(b);
