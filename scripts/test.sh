@@ -3,7 +3,7 @@
 #   1. a PostgreSQL cluster in a temp dir on a free port, migrations applied;
 #   2. test secrets, a TLS certificate, a copy of the catalog;
 #   3. httpd through Apache::Test (t/TEST.PL, t/conf/extra.conf.in) as root,
-#      children as www-data, on a free port (-port select);
+#      children as www-data, on a free port;
 #   4. prove -I t/lib -r t;
 #   5. stop httpd, then fail on unexpected error_log lines (t/error_log.allow)
 #      and, with SANITIZE set, on sanitizer reports.
@@ -121,16 +121,28 @@ CONF
 
 run_migrations "$WEBOT_TEST_DB"
 
-log "starting httpd (Apache::Test)"
+# A random base port with a few free ports above it (Apache::Test gives the
+# TLS vhost the next free one), so that parallel runs rarely meet.
+pick_httpd_port() {
+  local p
+  p=$(find_free_port $((20000 + RANDOM % 9000)))
+  while port_in_use $((p + 1)) || port_in_use $((p + 2)) || port_in_use $((p + 3)); do
+    p=$(find_free_port $((p + 4)))
+  done
+  printf '%s\n' "$p"
+}
+
 httpd_started=1
 for attempt in 1 2 3; do
+  port=$(pick_httpd_port)
+  log "starting httpd (Apache::Test) on port $port"
   perl t/TEST.PL -clean >/dev/null 2>&1 || true
   if perl t/TEST.PL -apxs "$APXS" -httpd "$HTTPD" -httpd_conf "$T/modules.conf" \
-       -user "$RUN_USER" -group "$RUN_GROUP" -port select -servername 127.0.0.1 \
+       -user "$RUN_USER" -group "$RUN_GROUP" -port "$port" -servername 127.0.0.1 \
        -start-httpd; then
     break
   fi
-  # a port taken between Apache::Test's check and httpd's bind: once more
+  # a port taken between the check and httpd's bind: once more elsewhere
   if (( attempt < 3 )) && grep -q 'Address already in use' t/logs/error_log 2>/dev/null; then
     warn "httpd could not bind its port, retrying"
     continue
