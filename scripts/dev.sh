@@ -166,6 +166,13 @@ start_httpd() {
   stamp=$(cat "$SO" "$HCONF" | sha256sum | cut -d' ' -f1)
   env "${HTTPD_ENV[@]}" "$HTTPD" -f "$HCONF" -t >/dev/null 2>"$VAR/httpd/configtest.log" \
     || { cat "$VAR/httpd/configtest.log" >&2; die "httpd configtest failed ($HCONF)"; }
+  # A switch between plain and SANITIZE builds needs a fresh parent process
+  # (the sanitizer runtimes are preloaded at its start).
+  if [[ "$(cat "$VAR/httpd/.mode" 2>/dev/null)" != "${SANITIZE:-}" ]] && httpd_pid >/dev/null; then
+    log "SANITIZE changed: restarting httpd"
+    stop_httpd
+  fi
+  printf '%s\n' "${SANITIZE:-}" >"$VAR/httpd/.mode"
   if pid=$(httpd_pid); then
     if [[ "$(cat "$VAR/httpd/.stamp" 2>/dev/null)" != "$stamp" ]]; then
       log "module or config changed: graceful restart of httpd ($pid)"
