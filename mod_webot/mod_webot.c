@@ -2,6 +2,7 @@
 #define WEBOT_MODULE_RECORD_FILE
 #include "mod_webot.h"
 #include "mod_webot_files.h"
+#include "mod_webot_billing.h"
 
 #include <apr_strings.h>
 #include <apr_file_io.h>
@@ -171,6 +172,7 @@ static const command_rec webot_cmds[] = {
                   "largest JSON request body in bytes (default 65536)"),
     WEBOT_AUTH_CMDS,
     WEBOT_FILES_CMDS,
+    WEBOT_BILLING_CMDS,
     { NULL }
 };
 
@@ -323,7 +325,9 @@ static int run_route(webot_req_t *wr)
     }
     /* signed-URL routes (WEBOT_AUTH_UPLOAD) verify their signature in the
      * handler: no bearer, no session */
-    if (rt->auth != WEBOT_AUTH_PUBLIC && rt->auth != WEBOT_AUTH_UPLOAD) {
+    /* Stripe routes authenticate by signature in their handler */
+    if (rt->auth != WEBOT_AUTH_PUBLIC && rt->auth != WEBOT_AUTH_UPLOAD
+        && rt->auth != WEBOT_AUTH_STRIPE) {
         if ((rc = webot_access_check(wr)) != OK) {
             return rc;
         }
@@ -402,6 +406,7 @@ static void webot_register_hooks(apr_pool_t *p)
     ap_hook_handler(webot_handler, NULL, NULL, APR_HOOK_MIDDLE);
     webot_auth_register_hooks(p);
     webot_files_register_hooks(p);
+    webot_billing_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(webot) = {

@@ -1,6 +1,7 @@
 /* mod_webot_public.c: the public routes (no credential). */
 #include "mod_webot.h"
 #include "mod_webot_public.h"
+#include "mod_webot_billing.h"
 #include "webot_jobcheck.h"
 
 #include <apr_strings.h>
@@ -20,13 +21,11 @@ int webot_h_catalog(webot_req_t *wr)
                             c->catalog_json_len, c->catalog_etag);
 }
 
-/* Whether a plan's Stripe price was verified; Stripe verification lands
- * with billing, until then no plan is available for checkout. */
+/* Whether a plan's Stripe price was verified for this deployment (the
+ * billing thread's result in stripe_prices; mod_webot_billing.c). */
 static int plan_verified(webot_req_t *wr, const webot_plan_t *pl)
 {
-    (void)wr;
-    (void)pl;
-    return 0;
+    return webot_billing_plan_available(wr, pl);
 }
 
 int webot_h_plans(webot_req_t *wr)
@@ -105,6 +104,6 @@ int webot_h_health(webot_req_t *wr)
         "database", status == HTTP_OK ? "ok" : "unavailable",
         "schema_version", version,
         "worker", "off",
-        "stripe_catalog", "unverified");
+        "stripe_catalog", webot_billing_catalog_state(wr));
     return webot_send_json(wr, status, webot_json_own(wr->p, body));
 }
