@@ -19,6 +19,15 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$WEBOT_TOP"
 
+# Apache::Test keeps its state in this checkout (t/conf/httpd.conf, t/logs/
+# with the pid file and error_log): two runs in one checkout would stop or
+# clean each other's httpd. Runs of one checkout take turns.
+exec 8>"/tmp/webot-test-$(printf '%s' "$WEBOT_TOP" | sha256sum | cut -c1-16).lock"
+if ! flock -n 8; then
+  log "another make test runs in $WEBOT_TOP: waiting for it (at most 15 min)"
+  flock -w 900 8 || die "the other make test in $WEBOT_TOP did not end within 15 min"
+fi
+
 BUILD=$(webot_build_dir)
 SO=$BUILD/mod_webot.so
 [[ -f "$SO" ]] || die "$SO is missing (run make)"
