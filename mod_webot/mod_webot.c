@@ -328,7 +328,9 @@ static int run_route(webot_req_t *wr)
     /* Stripe routes authenticate by signature in their handler */
     if (rt->auth != WEBOT_AUTH_PUBLIC && rt->auth != WEBOT_AUTH_UPLOAD
         && rt->auth != WEBOT_AUTH_STRIPE) {
-        if ((rc = webot_access_check(wr)) != OK) {
+        /* a refusal is sent with webot_send_error, which returns OK:
+         * wr->sent tells that the request is answered */
+        if ((rc = webot_access_check(wr)) != OK || wr->sent) {
             return rc;
         }
     }
