@@ -11,7 +11,7 @@
 #   WEBOT_TEST_BASE_URL WEBOT_TEST_HTTPS_URL WEBOT_TEST_DB WEBOT_TEST_PG_PORT
 #   WEBOT_TEST_PGDATA WEBOT_TEST_DIR WEBOT_TEST_SO WEBOT_TEST_PORT WEBOT_TEST_TLS_PORT
 #   WEBOT_TEST_STRIPE_WEBHOOK_SECRET WEBOT_TEST_EXECUTOR_SECRET WEBOT_BUILD_DIR
-#   WEBOT_TEST_ERROR_LOG WEBOT_TOP
+#   WEBOT_TEST_ERROR_LOG WEBOT_TEST_HTTPD WEBOT_TOP
 # Knobs: WEBOT_TEST_CATALOG (catalog file, default conf/catalog.json),
 #   WEBOT_TEST_KEEP=1 (keep the temp dir), TEST_FILES="t/10_x.t ..." (subset),
 #   PROVE_ARGS (extra prove arguments, e.g. -v).
@@ -108,6 +108,9 @@ LD_PRELOAD="$(san_preload)" exec "$HTTPD_BIN" "\$@"
 WRAP
   chmod 0755 "$HTTPD"
 fi
+# The httpd to run for anything that loads the built module (apache2 -t in
+# tests): under SANITIZE the wrapper that preloads the sanitizer runtimes.
+export WEBOT_TEST_HTTPD=$HTTPD
 
 # --- httpd through Apache::Test ---------------------------------------------------
 # Modules come from this file, not from the system's apache2.conf (which may

@@ -17,6 +17,7 @@ package WebotTest;
 #   pg_stop(); ... pg_start();                       # 503 path
 #   my $o = webotctl_json(qw(account create --name x));
 #   my $acct = make_account(plan => 'both_pro');     # account + owner + key
+#   system(httpd_bin(), '-t', '-f', $conf);          # apache2 (SANITIZE-aware)
 #
 # Request options (all methods): json => DATA (encoded, Content-Type set),
 # body => RAW, content_type => TYPE, headers => {NAME => VALUE},
@@ -42,7 +43,7 @@ our @EXPORT = qw(
   error_ok json_encode json_decode
   psql psql_value pg_stop pg_start pg_restart pg_status
   webotctl webotctl_json make_account
-  idem_key stripe_signature error_log_tail top_dir build_dir
+  idem_key stripe_signature error_log_tail top_dir build_dir httpd_bin
 );
 
 my $JSON = JSON::PP->new->utf8->canonical;
@@ -59,6 +60,16 @@ sub top_dir {
 sub build_dir {
   return $ENV{WEBOT_BUILD_DIR} if $ENV{WEBOT_BUILD_DIR};
   return top_dir() . ($ENV{SANITIZE} ? '/build-san' : '/build');
+}
+
+# The httpd binary to run for anything that loads the built module (e.g.
+# `apache2 -t -f CONF`): under SANITIZE a wrapper that preloads the sanitizer
+# runtimes, without which the instrumented module cannot load.
+sub httpd_bin {
+  return $ENV{WEBOT_TEST_HTTPD} if $ENV{WEBOT_TEST_HTTPD};
+  chomp(my $sbin = `apxs -q SBINDIR`);
+  chomp(my $target = `apxs -q TARGET`);
+  return "$sbin/$target";
 }
 
 # Base URL of the test httpd: WEBOT_TEST_BASE_URL, else Apache::Test's config.
