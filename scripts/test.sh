@@ -4,7 +4,7 @@
 #   2. test secrets, a TLS certificate, a copy of the catalog;
 #   3. httpd through Apache::Test (t/TEST.PL, t/conf/extra.conf.in) as root,
 #      children as www-data, on a free port;
-#   4. prove -I t/lib -r t;
+#   4. prove -I t/lib on every t/**/*.t;
 #   5. stop httpd, then fail on unexpected error_log lines (t/error_log.allow)
 #      and, with SANITIZE set, on sanitizer reports.
 # Everything is stopped on exit. Environment for the tests:
@@ -172,8 +172,12 @@ log "httpd on $WEBOT_TEST_BASE_URL and $WEBOT_TEST_HTTPS_URL, PostgreSQL on port
 
 # --- the suite ------------------------------------------------------------------------
 rc=0
+# every *.t under t/ (not inside node_modules), in name order
+if [[ -z "${TEST_FILES:-}" ]]; then
+  TEST_FILES=$(find t -name node_modules -prune -o -name '*.t' -type f -print | LC_ALL=C sort | tr '\n' ' ')
+fi
 # shellcheck disable=SC2086
-prove -I t/lib ${PROVE_ARGS:-} ${TEST_FILES:--r t} || rc=1
+prove -I t/lib ${PROVE_ARGS:-} $TEST_FILES || rc=1
 
 log "stopping httpd"
 perl t/TEST.PL -stop-httpd >/dev/null 2>&1 || true
