@@ -84,6 +84,14 @@ webot_dbrc_e webot_db_select(webot_db_t *db, apr_pool_t *p,
         }
         for (j = 0; j < cols; j++) {
             const char *v = apr_dbd_get_entry(db->driver, row, j);
+            char *dv = NULL;
+            /* the pgsql driver's get_entry gives "" for SQL NULL; its
+             * datum_get tells them apart (APR_ENOENT) */
+            if (v && !*v
+                && apr_dbd_datum_get(db->driver, row, j, APR_DBD_TYPE_STRING,
+                                     &dv) == APR_ENOENT) {
+                v = NULL;
+            }
             WEBOT_ROW(rows, i, j) = v ? apr_pstrdup(p, v) : NULL;
         }
     }
