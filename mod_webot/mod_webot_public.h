@@ -68,8 +68,8 @@
 
 static const char *const E_PUBLIC_GET[] = { "NOT_FOUND",
     "METHOD_NOT_ALLOWED", "INTERNAL_ERROR", NULL };
-static const char *const E_HEALTH[] = { "SERVICE_UNAVAILABLE",
-    "INTERNAL_ERROR", NULL };
+static const char *const E_HEALTH[] = { "METHOD_NOT_ALLOWED",
+    "SERVICE_UNAVAILABLE", "INTERNAL_ERROR", NULL };
 static const char *const E_PUBLIC_POST[] = { "BAD_REQUEST",
     "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "VALIDATION_ERROR",
     "INTERNAL_ERROR", NULL };
