@@ -837,35 +837,35 @@ int webot_h_file_presign(webot_req_t *wr)
         return webot_fail(wr, "UNAUTHORIZED", "A valid API key or dashboard "
                           "session is required.");
     }
-    /* the schema checked types and presence; these are the value rules */
-    if (!filename_ok(filename)) {
-        e = webot_error_make(wr->p, "VALIDATION_ERROR",
-                             "The request body is not valid.");
+    /* the schema (types, presence, unknown fields) and the value rules,
+     * every problem reported at once */
+    e = webot_error_make(wr->p, "VALIDATION_ERROR",
+                         "The request body is not valid.");
+    if (!json_is_object(wr->body)) {
+        webot_error_add_param(wr->p, e, NULL, "the request body must be a "
+                              "JSON object");
+        return webot_send_error(wr, e);
+    }
+    webot_schema_validate(wr->p, webot_route_request_schema(wr->route),
+                          wr->body, "", e);
+    if (filename && !filename_ok(filename)) {
         webot_error_add_param(wr->p, e, "filename", "filename may not "
                               "contain control characters");
     }
     ctype = media_type_norm(wr->p, ctype_in);
-    if (!ctype || !type_allowed(wr->p, c, ctype)) {
-        if (!e) {
-            e = webot_error_make(wr->p, "VALIDATION_ERROR",
-                                 "The request body is not valid.");
-        }
+    if (ctype_in && (!ctype || !type_allowed(wr->p, c, ctype))) {
         webot_error_add_param(wr->p, e, "content_type", apr_psprintf(wr->p,
             "%s is not an accepted upload type (accepted: %s)",
             ctype ? ctype : "this value",
             allowed_list(wr->p, c)));
     }
-    if (size < 1 || size > max) {
-        if (!e) {
-            e = webot_error_make(wr->p, "VALIDATION_ERROR",
-                                 "The request body is not valid.");
-        }
+    if (json_is_integer(jsize) && (size < 1 || size > max)) {
         webot_error_add_param(wr->p, e, "size_bytes", apr_psprintf(wr->p,
             "size_bytes must be from 1 to %" APR_INT64_T_FMT " (the plan's "
             "max_upload_bytes)", (apr_int64_t)(max > 0 ? max : 0)));
     }
-    if (e) {
-        if (max > 0 && size > max) {
+    if (json_array_size(e->details)) {
+        if (max > 0 && size > max && json_array_size(e->details) == 1) {
             e->message = apr_psprintf(wr->p, "The file is larger than your "
                 "plan allows (%" APR_INT64_T_FMT " bytes).",
                 (apr_int64_t)max);
@@ -873,6 +873,7 @@ int webot_h_file_presign(webot_req_t *wr)
         return webot_send_error(wr, e);
     }
 
+    e = NULL;
     if (!(db = webot_req_db(wr, &e))) {
         return webot_send_error(wr, e);
     }
