@@ -18,6 +18,7 @@ package WebotTest;
 #   my $o = webotctl_json(qw(account create --name x));
 #   my $acct = make_account(plan => 'both_pro');     # account + owner + key
 #   system(httpd_bin(), '-t', '-f', $conf);          # apache2 (SANITIZE-aware)
+#   httpd_graceful();                                # after changing included conf
 #
 # Request options (all methods): json => DATA (encoded, Content-Type set),
 # body => RAW, content_type => TYPE, headers => {NAME => VALUE},
@@ -44,6 +45,7 @@ our @EXPORT = qw(
   psql psql_value pg_stop pg_start pg_restart pg_status
   webotctl webotctl_json make_account
   idem_key stripe_signature error_log_tail top_dir build_dir httpd_bin
+  httpd_graceful
 );
 
 my $JSON = JSON::PP->new->utf8->canonical;
@@ -70,6 +72,41 @@ sub httpd_bin {
   chomp(my $sbin = `apxs -q SBINDIR`);
   chomp(my $target = `apxs -q TARGET`);
   return "$sbin/$target";
+}
+
+# httpd_graceful(): a graceful restart of the test httpd (after a test
+# changed a file that t/conf/extra.conf includes). Checks the configuration
+# first (croaks with apache2 -t's output instead of killing the server), then
+# waits until the new generation runs and answers GET /api/v1/health.
+sub httpd_graceful {
+  my $t = top_dir() . '/t';
+  my ($rc, $out, $err) = _run({}, httpd_bin(), '-d', $t, '-f', "$t/conf/httpd.conf",
+    qw(-D APACHE2 -D APACHE2_4 -t));
+  croak "httpd configtest failed, no restart: $err$out" if $rc;
+  open my $fh, '<', "$t/logs/httpd.pid" or croak "no $t/logs/httpd.pid: $!";
+  chomp(my $pid = <$fh> // '');
+  close $fh;
+  croak "bad pid in $t/logs/httpd.pid" unless $pid =~ /^\d+$/;
+  my $generations = sub {
+    my $n = 0;
+    open my $log, '<', $ENV{WEBOT_TEST_ERROR_LOG} // "$t/logs/error_log" or return 0;
+    while (<$log>) { $n++ if /resuming normal operations/ }
+    return $n;
+  };
+  my $before = $generations->();
+  kill 'USR1', $pid or croak "kill USR1 $pid: $!";
+  require Time::HiRes;
+  my $deadline = time + 30;
+  while ($generations->() <= $before) {
+    croak 'httpd did not finish its graceful restart within 30 s' if time > $deadline;
+    Time::HiRes::sleep(0.1);
+  }
+  # any answer from httpd counts (LWP marks its own connection errors)
+  while ((api_get('/api/v1/health')->header('Client-Warning') // '') eq 'Internal response') {
+    croak 'httpd does not answer after its graceful restart' if time > $deadline;
+    Time::HiRes::sleep(0.1);
+  }
+  return 1;
 }
 
 # Base URL of the test httpd: WEBOT_TEST_BASE_URL, else Apache::Test's config.
