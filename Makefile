@@ -6,6 +6,7 @@
 #   make stop         stop the dev servers
 #   make test         unit tests + Apache::Test suite against throwaway servers
 #   make test-asan    the same, built with SANITIZE=address,undefined (build-san/)
+#   make bench        wrk: GET /api/v1/catalog vs a static file (bench/run.sh)
 #   make install      install module, a2enmod snippets, webotctl, sql (DESTDIR honoured)
 #
 # Every target installs the Debian packages it needs when they are missing
@@ -70,10 +71,13 @@ LIBS_UNIT := -laprutil-1 -lapr-1 -ljansson -lcrypto -lcurl
 
 DEPS = $(if $(WEBOT_NO_DEPS),@true,@scripts/deps.sh)
 
-.PHONY: all build unit run stop test test-asan install clean deps-build deps-run deps-test
+# Compile in parallel unless the caller chose -j already.
+JOBS := $(if $(findstring -j,$(MAKEFLAGS)),,-j$(shell nproc 2>/dev/null || echo 2))
+
+.PHONY: all build unit run stop test test-asan install clean deps-build deps-run deps-test bench
 
 all: deps-build
-	@$(MAKE) --no-print-directory WEBOT_NO_DEPS=1 build
+	@$(MAKE) --no-print-directory $(JOBS) WEBOT_NO_DEPS=1 build
 
 build: $(TARGETS)
 
@@ -103,11 +107,11 @@ $(B)/unit/%: t/unit/%.c $(CORE_A)
 -include $(wildcard $(B)/obj/*/*.d $(B)/unit/*.d)
 
 unit: deps-build
-	@$(MAKE) --no-print-directory WEBOT_NO_DEPS=1 build $(UNIT_BIN)
+	@$(MAKE) --no-print-directory $(JOBS) WEBOT_NO_DEPS=1 build $(UNIT_BIN)
 	@SANITIZE='$(SANITIZE)' CC='$(CC)' scripts/unit.sh $(UNIT_BIN)
 
 run: deps-run
-	@$(MAKE) --no-print-directory WEBOT_NO_DEPS=1 build
+	@$(MAKE) --no-print-directory $(JOBS) WEBOT_NO_DEPS=1 build
 	@SANITIZE='$(SANITIZE)' CC='$(CC)' WEBOT_BUILD_DIR='$(CURDIR)/$(B)' scripts/dev.sh start
 
 stop:
@@ -126,6 +130,11 @@ test: deps-test
 
 test-asan:
 	@$(MAKE) --no-print-directory test SANITIZE=address,undefined
+
+# GET /api/v1/catalog vs the same bytes as a static file (bench/run.sh; it
+# starts the dev servers itself). Not part of make test.
+bench:
+	@bench/run.sh
 
 # ---------------------------------------------------------------------------
 DESTDIR ?=
