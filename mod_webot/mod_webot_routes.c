@@ -75,6 +75,7 @@ const webot_named_schema_t webot_components[] = {
       "\"max_revisions\":{\"type\":\"integer\"},"
       "\"rate_limit_per_minute\":{\"type\":\"integer\"},"
       "\"max_upload_bytes\":{\"type\":\"integer\"}}}" },
+    { "ApiKey", S_COMPONENT_API_KEY },
     { NULL, NULL }
 };
 
