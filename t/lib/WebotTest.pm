@@ -194,19 +194,23 @@ sub _conninfo {
   return $ENV{WEBOT_TEST_DB} || croak 'WEBOT_TEST_DB is not set (run under make test)';
 }
 
-# psql($sql): runs SQL (one or more statements) against the test database;
-# returns the output rows (unaligned, tuples only, fields separated by '|')
-# as a list in list context, or as one string. Dies on any error.
+# psql($sql [, user => 'postgres']): runs SQL (one or more statements)
+# against the test database, as role webot (or the superuser postgres, e.g.
+# for pg_terminate_backend of other roles); returns the output rows
+# (unaligned, tuples only, fields separated by '|') as a list in list
+# context, or as one string. Dies on any error.
 sub psql {
-  my ($sql) = @_;
+  my ($sql, %o) = @_;
+  my $conninfo = _conninfo();
+  $conninfo .= " user=$o{user}" if $o{user};   # a later keyword wins
   my ($rc, $out, $err) = _run({ stdin => $sql },
-    'psql', '-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', '-d', _conninfo(), '-f', '-');
+    'psql', '-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', '-d', $conninfo, '-f', '-');
   croak "psql failed ($rc): $err\nSQL: $sql" if $rc;
   chomp $out;
   return wantarray ? split(/\n/, $out) : $out;
 }
 
-# psql_value($sql): the first field of the first row (undef if no row).
+# psql_value($sql [, user => ...]): the first field of the first row (undef if no row).
 sub psql_value {
   my @rows = psql(@_);
   return undef unless @rows;
