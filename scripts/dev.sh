@@ -39,6 +39,8 @@ httpd_pid() {
   [[ -s "$HPID" ]] || return 1
   pid=$(<"$HPID")
   [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  # a stale pid file may name an unrelated process by now
+  [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == "$(readlink -f "$HTTPD")" ]] || return 1
   printf '%s\n' "$pid"
 }
 
