@@ -441,7 +441,8 @@ int webot_access_check(webot_req_t *wr)
                 "with the csrf_token from sign-in.", r->method));
         }
     }
-    if ((st = webot_access_authorize(wr)) != OK) {
+    /* a refusal was sent (webot_send_error returns OK once it has sent) */
+    if ((st = webot_access_authorize(wr)) != OK || wr->sent) {
         return st;
     }
 
