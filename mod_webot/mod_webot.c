@@ -3,6 +3,7 @@
 #include "mod_webot.h"
 #include "mod_webot_files.h"
 #include "mod_webot_billing.h"
+#include "mod_webot_jobs.h"
 
 #include <apr_strings.h>
 #include <apr_file_io.h>
@@ -173,6 +174,7 @@ static const command_rec webot_cmds[] = {
     WEBOT_AUTH_CMDS,
     WEBOT_FILES_CMDS,
     WEBOT_BILLING_CMDS,
+    WEBOT_JOBS_CMDS,
     { NULL }
 };
 

@@ -76,6 +76,8 @@ const webot_named_schema_t webot_components[] = {
       "\"rate_limit_per_minute\":{\"type\":\"integer\"},"
       "\"max_upload_bytes\":{\"type\":\"integer\"}}}" },
     { "ApiKey", S_COMPONENT_API_KEY },
+    { "Job", S_JOB_OBJECT },
+    { "JobEvent", S_JOB_EVENT_OBJECT },
     { NULL, NULL }
 };
 
