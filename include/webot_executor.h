@@ -71,6 +71,9 @@ webot_exec_call_t *webot_exec_call_create(apr_pool_t *p,
 CURL *webot_exec_call_easy(webot_exec_call_t *c);
 /* The CURL easy handle's owner (CURLOPT_PRIVATE). */
 webot_exec_call_t *webot_exec_call_of(CURL *easy);
+/* A pointer of the caller's, kept with the call. */
+void webot_exec_call_set_user(webot_exec_call_t *c, void *user);
+void *webot_exec_call_user(webot_exec_call_t *c);
 /* Classifies a finished transfer (cc from CURLMSG_DONE). On OK,
  * *deliverable is the normalised deliverable JSON text and *review_required
  * the executor's flag; otherwise *why is a short staff-only reason. */

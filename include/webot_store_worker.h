@@ -31,6 +31,8 @@ typedef struct webot_wjob_t {
     const char *revision_notes;     /* or NULL */
     int attempts;                   /* including this one */
     int cancel_requested;
+    int refundable;                 /* charged to a quota period, not
+                                     * refunded yet */
     const char *created_at;         /* RFC 3339 */
 } webot_wjob_t;
 

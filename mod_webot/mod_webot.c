@@ -3,6 +3,7 @@
 #include "mod_webot.h"
 #include "mod_webot_files.h"
 #include "mod_webot_billing.h"
+#include "mod_webot_worker.h"
 #include "mod_webot_jobs.h"
 
 #include <apr_strings.h>
@@ -174,6 +175,7 @@ static const command_rec webot_cmds[] = {
     WEBOT_AUTH_CMDS,
     WEBOT_FILES_CMDS,
     WEBOT_BILLING_CMDS,
+    WEBOT_WORKER_CMDS,
     WEBOT_JOBS_CMDS,
     { NULL }
 };
@@ -411,6 +413,7 @@ static void webot_register_hooks(apr_pool_t *p)
     webot_auth_register_hooks(p);
     webot_files_register_hooks(p);
     webot_billing_register_hooks(p);
+    webot_worker_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(webot) = {

@@ -1,6 +1,7 @@
 /* mod_webot_public.c: the public routes (no credential). */
 #include "mod_webot.h"
 #include "mod_webot_public.h"
+#include "mod_webot_worker.h"
 #include "mod_webot_billing.h"
 #include "webot_jobcheck.h"
 
@@ -88,9 +89,15 @@ int webot_h_health(webot_req_t *wr)
                          : WEBOT_DB_DOWN;
     json_t *body;
     int status = HTTP_OK;
+    const char *worker = "off";
 
     if (rc == WEBOT_DB_DOWN && db && !wr->attempt) {
         return WEBOT_AGAIN;     /* a stale pooled connection: once more */
+    }
+    if (rc == WEBOT_DB_OK) {    /* off | ok | stale (heartbeat too old) */
+        webot_dbrc_e wrc;
+        worker = webot_worker_health(wr->r->server, db, wr->p, &wrc);
+        worker = worker ? worker : "stale";
     }
     if (rc != WEBOT_DB_OK) {
         status = HTTP_SERVICE_UNAVAILABLE;
@@ -100,10 +107,11 @@ int webot_h_health(webot_req_t *wr)
                       wr->request_id);
     }
     body = json_pack("{s:s,s:s,s:s?,s:s,s:s}",
-        "status", status == HTTP_OK ? "ok" : "degraded",
+        "status", status == HTTP_OK && strcmp(worker, "stale")
+                  ? "ok" : "degraded",
         "database", status == HTTP_OK ? "ok" : "unavailable",
         "schema_version", version,
-        "worker", "off",
+        "worker", worker,
         "stripe_catalog", webot_billing_catalog_state(wr));
     return webot_send_json(wr, status, webot_json_own(wr->p, body));
 }

@@ -272,6 +272,7 @@ struct webot_exec_call_t {
     char *buf;
     apr_size_t len, cap, max;
     int too_big;
+    void *user;
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -405,6 +406,16 @@ webot_exec_call_t *webot_exec_call_of(CURL *easy)
     char *priv = NULL;
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
     return (webot_exec_call_t *)priv;
+}
+
+void webot_exec_call_set_user(webot_exec_call_t *c, void *user)
+{
+    c->user = user;
+}
+
+void *webot_exec_call_user(webot_exec_call_t *c)
+{
+    return c->user;
 }
 
 webot_exec_outcome_e webot_exec_call_result(webot_exec_call_t *c,

@@ -40,7 +40,8 @@ static const webot_stmt_t ST_CLAIM = { "webot_worker_claim",
     " j.file_ids::text, j.revision_count, j.revision_notes, j.attempts,"
     " j.cancel_requested,"
     " to_char(j.created_at AT TIME ZONE 'UTC',"
-    "         'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')" };
+    "         'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+    " j.quota_period_start IS NOT NULL AND NOT j.quota_refunded" };
 
 webot_dbrc_e webot_store_worker_claim(webot_db_t *db, apr_pool_t *p,
                                       const char *owner, int lease_secs,
@@ -78,6 +79,7 @@ webot_dbrc_e webot_store_worker_claim(webot_db_t *db, apr_pool_t *p,
         j->attempts = (int)to_ll(WEBOT_ROW(rows, i, 11));
         j->cancel_requested = is_true(WEBOT_ROW(rows, i, 12));
         j->created_at = WEBOT_ROW(rows, i, 13);
+        j->refundable = is_true(WEBOT_ROW(rows, i, 14));
         APR_ARRAY_PUSH(*jobs, webot_wjob_t *) = j;
     }
     return WEBOT_DB_OK;
