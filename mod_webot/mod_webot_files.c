@@ -859,7 +859,7 @@ int webot_h_file_presign(webot_req_t *wr)
             ctype ? ctype : "this value",
             allowed_list(wr->p, c)));
     }
-    if (json_is_integer(jsize) && (size < 1 || size > max)) {
+    if (json_is_integer(jsize) && size >= 1 && size > max) {
         webot_error_add_param(wr->p, e, "size_bytes", apr_psprintf(wr->p,
             "size_bytes must be from 1 to %" APR_INT64_T_FMT " (the plan's "
             "max_upload_bytes)", (apr_int64_t)(max > 0 ? max : 0)));

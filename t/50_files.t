@@ -111,7 +111,7 @@ subtest 'upload: accepted once, streamed into the store with its SHA-256' => sub
   my $c = presign($key, filename => 'data.bin', content_type => 'application/pdf',
                   size_bytes => length $bytes)->json;
   my $r = put_upload($c, $bytes);
-  is($r->status, 200, '200') or diag($r->describe);
+  is($r->status, 200, '200 OK') or diag($r->describe);
   my $j = $r->json;
   is($j->{file_id}, $c->{file_id}, 'file_id');
   is($j->{status}, 'uploaded', 'status uploaded');
@@ -327,7 +327,7 @@ subtest 'download: signed GET of an uploaded file' => sub {
   my $exp = time + 300;
   my $url = local_url('GET', $id, $exp, 'application/pdf', length $bytes);
   my $r = api_get($url);
-  is($r->status, 200, '200') or diag($r->describe);
+  is($r->status, 200, '200 OK') or diag($r->describe);
   ok($r->content eq $bytes, 'the bytes');
   is($r->header('Content-Type'), 'application/pdf', 'declared type');
   is($r->header('Content-Length'), length $bytes, 'length');
