@@ -177,7 +177,7 @@ if [[ -z "${TEST_FILES:-}" ]]; then
   TEST_FILES=$(find t -name node_modules -prune -o -name '*.t' -type f -print | LC_ALL=C sort | tr '\n' ' ')
 fi
 # shellcheck disable=SC2086
-prove -I t/lib ${PROVE_ARGS:-} $TEST_FILES || rc=1
+prove -I t/lib --timer ${PROVE_ARGS:-} $TEST_FILES || rc=1
 
 log "stopping httpd"
 perl t/TEST.PL -stop-httpd >/dev/null 2>&1 || true
