@@ -1312,7 +1312,7 @@ static int loop_finished(loop_t *L)
 
 static void loop_end(loop_t *L)
 {
-    apr_array_header_t *left = apr_array_make(L->iter, 8, sizeof(void *));
+    apr_array_header_t *left;
     apr_hash_index_t *hi;
     int i, aborted = 0;
 
@@ -1320,6 +1320,7 @@ static void loop_end(loop_t *L)
     if (L->db && L->done->nelts) {
         flush(L, apr_time_now());
     }
+    left = apr_array_make(L->iter, 8, sizeof(void *));
     for (hi = apr_hash_first(L->iter, L->jobs); hi; hi = apr_hash_next(hi)) {
         ljob_t *lj = apr_hash_this_val(hi);
         aborted += lj->call != NULL;

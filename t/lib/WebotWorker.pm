@@ -273,6 +273,7 @@ PidFile "$dir/run/httpd.pid"
 DefaultRuntimeDir "$dir/run"
 Mutex file:$dir/run default
 ErrorLog "$dir/logs/error_log"
+CoreDumpDirectory "$T/core"
 LogLevel info ssl:warn
 Listen 127.0.0.1:$port
 Include "$T/modules.conf"
@@ -333,7 +334,7 @@ sub error_log { "$_[0]{dir}/logs/error_log" }
 sub _ctl {
   my ($h, @args) = @_;
   my $bin = WebotWorker::_httpd_bin();
-  my $out = `$bin -f $h->{conf} @args 2>&1`;
+  my $out = `ulimit -c unlimited 2>/dev/null; $bin -f $h->{conf} @args 2>&1`;
   return ($? >> 8, $out);
 }
 
