@@ -24,7 +24,7 @@ use Scalar::Util qw(looks_like_number);
 use WebotTest qw(base_url top_dir build_dir);
 
 our @EXPORT = qw(raw_http route_table schema_problems configtest
-  test_port contract_codes);
+  test_port contract_codes ka_open ka_request ka_close);
 
 sub test_port {
   my ($port) = base_url() =~ m{:(\d+)$} or croak 'no port in ' . base_url();
@@ -67,6 +67,41 @@ sub raw_http {
   close $sock;
   return @out;
 }
+
+# A kept-alive connection for several requests in turn:
+#   my $c = ka_open(); my $res = ka_request($c, "GET /api/v1/health");
+#   ka_close($c);
+# ka_request sends "METHOD PATH HTTP/1.1" with Host (and any extra header
+# lines) and returns one parsed response (as raw_http) or undef when the
+# server closed the connection / did not answer within `timeout`.
+sub ka_open {
+  my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => test_port(),
+                                   Proto => 'tcp', Timeout => 5)
+    or croak "connect: $!";
+  binmode $sock;
+  return { sock => $sock, buf => '' };
+}
+
+sub ka_request {
+  my ($c, $line, %o) = @_;
+  my $req = "$line HTTP/1.1\r\nHost: 127.0.0.1\r\n" . join('', map { "$_\r\n" } @{ $o{headers} || [] }) . "\r\n";
+  my $n = syswrite($c->{sock}, $req);
+  return undef unless $n && $n == length $req;
+  my $sel = IO::Select->new($c->{sock});
+  my $deadline = time + ($o{timeout} // 15);
+  while (time < $deadline) {
+    if (my $res = _parse_one(\$c->{buf}, $line =~ /^HEAD /)) {
+      return $res;
+    }
+    next unless $sel->can_read(0.2);
+    my $got = sysread($c->{sock}, my $chunk, 65536);
+    return undef unless $got;
+    $c->{buf} .= $chunk;
+  }
+  return undef;
+}
+
+sub ka_close { close $_[0]{sock} if $_[0] && $_[0]{sock} }
 
 sub _parse_one {
   my ($bufr, $head) = @_;
@@ -249,9 +284,7 @@ sub configtest {
   $CT_DIR //= File::Temp->newdir('webot-ct.XXXXXX', TMPDIR => 1);
   my $dir = "$CT_DIR";
   my $moddir = `apxs -q LIBEXECDIR`; chomp $moddir;
-  my $sbindir = `apxs -q SBINDIR`; chomp $sbindir;
-  my $target = `apxs -q TARGET`; chomp $target;
-  my $httpd = "$sbindir/$target";
+  my $httpd = WebotTest::httpd_bin();    # with the sanitizer runtimes under SANITIZE
   # a private copy of the module, taken once: other engineers rebuild
   # build/mod_webot.so while tests run
   my $so = "$dir/mod_webot.so";
