@@ -100,11 +100,19 @@ int webot_h_health(webot_req_t *wr)
         worker = worker ? worker : "stale";
     }
     if (rc != WEBOT_DB_OK) {
-        status = HTTP_SERVICE_UNAVAILABLE;
-        apr_table_setn(wr->r->err_headers_out, "Retry-After", "2");
+        /* Every non-2xx answer carries the contract's error body; the
+         * component states travel in details. */
+        webot_error_t *e = webot_error_make(wr->p, "SERVICE_UNAVAILABLE",
+            "The database is unreachable; retry in a few seconds.");
+        json_array_append_new(e->details, json_pack("{s:s,s:s}",
+            "component", "database", "status", "unavailable"));
+        json_array_append_new(e->details, json_pack("{s:s,s:s}",
+            "component", "stripe_catalog", "status",
+            webot_billing_catalog_state(wr)));
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, wr->r, APLOGNO(30020)
                       "health: database unavailable (request_id %s)",
                       wr->request_id);
+        return webot_send_error(wr, e);
     }
     body = json_pack("{s:s,s:s,s:s?,s:s,s:s}",
         "status", status == HTTP_OK && strcmp(worker, "stale")
