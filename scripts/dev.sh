@@ -94,38 +94,71 @@ demo_plan() {
 }
 
 demo_account() {
+  # Kept in var/demo.env (mode 0600): account, owner email and password, key
+  # id and key. Each run checks them against the database and repairs what
+  # is missing: a new owner (fresh email) if the user is gone, a new Both
+  # grant if the entitlement is missing or not active, a new key if the key
+  # is unknown or revoked. So the key printed is always one that works.
   DEMO_API_KEY="" DEMO_EMAIL="" DEMO_PASSWORD=""
-  local cmd
+  local cmd plan acct="" email="" password="" key="" key_id=""
   for cmd in account user entitlement key; do
     if ! webotctl_has "$CTL" "$cmd"; then
       warn "demo account skipped: $CTL has no '$cmd' command yet"
       return 0
     fi
   done
+  plan=$(demo_plan) || { warn "demo account skipped: no plan with api+dashboard in conf/catalog.json"; return 0; }
+  q() { psql -X -tAq -v ON_ERROR_STOP=1 -d "$CONNINFO" -c "$1" 2>/dev/null; }
   if [[ -s "$VAR/demo.env" ]]; then
+    local DEMO_ACCOUNT_ID="" DEMO_KEY_ID=""
     # shellcheck disable=SC1091
     source "$VAR/demo.env"
-    if [[ -n "${DEMO_ACCOUNT_ID:-}" ]] && [[ "$(psql -X -tAq -d "$CONNINFO" \
-        -c "SELECT 1 FROM accounts WHERE id = '${DEMO_ACCOUNT_ID//\'/}'" 2>/dev/null)" == 1 ]]; then
-      return 0
+    acct=${DEMO_ACCOUNT_ID//[^a-z0-9_]/} email=${DEMO_EMAIL//\'/} password=${DEMO_PASSWORD:-}
+    key=${DEMO_API_KEY:-} key_id=${DEMO_KEY_ID//[^a-z0-9_]/}
+    if [[ -z "$acct" || "$(q "SELECT 1 FROM accounts WHERE id = '$acct'")" != 1 ]]; then
+      acct="" email="" password="" key="" key_id=""
     fi
-    DEMO_API_KEY="" DEMO_EMAIL="" DEMO_PASSWORD=""
   fi
-  local plan acct email password key
-  plan=$(demo_plan) || { warn "demo account skipped: no plan with api+dashboard in conf/catalog.json"; return 0; }
-  log "creating demo account (plan $plan)"
-  acct=$("$CTL" --db "$CONNINFO" --json account create --name "Demo" | json_get id)
-  email="owner@demo.webot.test"
-  password=$(random_hex 12)
-  printf '%s\n' "$password" | "$CTL" --db "$CONNINFO" --json user create --account "$acct" \
-    --email "$email" --role owner --password-stdin >/dev/null
-  "$CTL" --db "$CONNINFO" --json entitlement grant --account "$acct" --plan "$plan" >/dev/null
-  key=$("$CTL" --db "$CONNINFO" --json key create --account "$acct" --name "demo" | json_get key)
-  [[ -n "$acct" && -n "$key" ]] || die "webotctl did not return the demo account or key"
+  if [[ -z "$acct" ]]; then
+    log "creating demo account"
+    acct=$("$CTL" --db "$CONNINFO" --json account create --name "Demo" | json_get id)
+    [[ -n "$acct" ]] || die "webotctl did not create the demo account"
+  fi
+  # the owner: reuse while that user is still the account's owner
+  if [[ -z "$email" || -z "$password" \
+        || "$(q "SELECT 1 FROM users WHERE account_id = '$acct' AND lower(email) = lower('$email') AND role = 'owner'")" != 1 ]]; then
+    email="owner@demo.webot.test"
+    if [[ "$(q "SELECT 1 FROM users WHERE lower(email) = '$email'")" == 1 ]]; then
+      email="owner-$(random_hex 4)@demo.webot.test"   # the address is taken by a lost demo
+    fi
+    password=$(random_hex 12)
+    log "creating demo owner $email"
+    printf '%s\n' "$password" | "$CTL" --db "$CONNINFO" --json user create --account "$acct" \
+      --email "$email" --role owner --password-stdin >/dev/null \
+      || die "webotctl could not create the demo owner"
+  fi
+  # the entitlement: a manual grant of the Both plan, active and not expired
+  if [[ "$(q "SELECT 1 FROM entitlements WHERE account_id = '$acct' AND plan_id = '${plan//\'/}' AND status = 'active' AND (expires_at IS NULL OR expires_at > now())")" != 1 ]]; then
+    log "granting the demo account plan $plan"
+    "$CTL" --db "$CONNINFO" --json entitlement grant --account "$acct" --plan "$plan" >/dev/null \
+      || die "webotctl could not grant the demo entitlement"
+  fi
+  # the key: reuse while it is the account's and not revoked
+  if [[ -z "$key" || "$(q "SELECT 1 FROM api_keys WHERE account_id = '$acct' AND revoked_at IS NULL AND key_hash = decode('$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)', 'hex')")" != 1 ]]; then
+    log "creating a demo API key"
+    local out
+    out=$("$CTL" --db "$CONNINFO" --json key create --account "$acct" --name "demo") \
+      || die "webotctl could not create the demo key"
+    key=$(json_get key <<<"$out") key_id=$(json_get id <<<"$out")
+    [[ -n "$key" ]] || die "webotctl did not return the demo key"
+  fi
   ( umask 077
-    printf "DEMO_ACCOUNT_ID='%s'\nDEMO_API_KEY='%s'\nDEMO_EMAIL='%s'\nDEMO_PASSWORD='%s'\n" \
-      "$acct" "$key" "$email" "$password" >"$VAR/demo.env" )
+    printf "DEMO_ACCOUNT_ID='%s'\nDEMO_EMAIL='%s'\nDEMO_PASSWORD='%s'\nDEMO_KEY_ID='%s'\nDEMO_API_KEY='%s'\n" \
+      "$acct" "$email" "$password" "$key_id" "$key" >"$VAR/demo.env.new"
+    mv "$VAR/demo.env.new" "$VAR/demo.env" )
+  chmod 0600 "$VAR/demo.env"
   DEMO_ACCOUNT_ID=$acct DEMO_API_KEY=$key DEMO_EMAIL=$email DEMO_PASSWORD=$password
+  unset -f q
 }
 
 # --- httpd ---------------------------------------------------------------------------
