@@ -563,8 +563,9 @@ int webot_h_checkout(webot_req_t *wr)
     if (resp.status >= 400) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(30422)
                       "checkout: Stripe refused the Checkout Session for "
-                      "plan %s: %d %s %s: %s (request_id %s)", pl->id,
+                      "plan %s: %d %s%s%s: %s (request_id %s)", pl->id,
                       resp.status, resp.err_type ? resp.err_type : "",
+                      resp.err_code ? "/" : "",
                       resp.err_code ? resp.err_code : "",
                       resp.err_message
                       ? ap_escape_logitem(wr->p,
