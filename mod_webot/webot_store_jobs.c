@@ -74,7 +74,7 @@ static webot_job_row_t *read_job(apr_pool_t *p, webot_rows_t *rows, int i,
  *        and the quota guard see every committed job
  *   q    the quota guard: used + 1 only while used < limit
  *   j/e/u/i  the job, its first event, the usage event, the key's record
- *   r/rej    the refusal code and its usage event
+ *   r/rej    the refusal code (QUOTA_EXCEEDED wins) and its usage event
  * The trigger of sql/003_jobs.sql counts the new job in job_counters. */
 static const webot_stmt_t ST_CREATE = { "webot_jobs_create",
     "WITH arg AS (SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
@@ -91,18 +91,23 @@ static const webot_stmt_t ST_CREATE = { "webot_jobs_create",
     "   WHERE NOT EXISTS (SELECT 1 FROM ex)),"
     " c AS (SELECT active < $17::int AS ok, active FROM job_counters"
     "   WHERE account_id = $1 AND (SELECT got FROM l) FOR UPDATE),"
+    /* the quota guard; over the active limit it still runs, adding 0,
+     * to learn whether the quota is used up too (QUOTA_EXCEEDED wins):
+     * ON CONFLICT waits for a creation in flight and reads the latest
+     * row, which a snapshot read would not */
     " q AS (INSERT INTO quota_periods AS qp (account_id, period_start,"
     "   period_end, used)"
-    "   SELECT $1, $14::timestamptz, $15::timestamptz, 1 FROM c"
-    "   WHERE c.ok AND $16::int > 0"
-    "   ON CONFLICT (account_id, period_start) DO UPDATE SET used = qp.used + 1"
+    "   SELECT $1, $14::timestamptz, $15::timestamptz,"
+    "   CASE WHEN c.ok THEN 1 ELSE 0 END FROM c WHERE $16::int > 0"
+    "   ON CONFLICT (account_id, period_start) DO UPDATE"
+    "   SET used = qp.used + EXCLUDED.used"
     "   WHERE qp.used < $16::int RETURNING used),"
     " j AS (INSERT INTO jobs (id, account_id, status, service_family,"
     "   service_option, title, intake, file_ids, metadata, max_revisions,"
     "   quota_period_start, event_seq, created_at, updated_at)"
     "   SELECT $4, $1, 'queued', $7, $8, $9, $10::jsonb, $11::text[],"
     "   $12::jsonb, $13::int, $14::timestamptz, 1, $18::timestamptz,"
-    "   $18::timestamptz FROM q RETURNING id),"
+    "   $18::timestamptz FROM q WHERE (SELECT ok FROM c) RETURNING id),"
     " e AS (INSERT INTO job_events (id, job_id, account_id, seq, type,"
     "   status, message, created_at)"
     "   SELECT $5, j.id, $1, 1, 'job.queued', 'queued', $19,"
@@ -118,10 +123,7 @@ static const webot_stmt_t ST_CREATE = { "webot_jobs_create",
     "   WHEN (SELECT got FROM l) IS NOT TRUE THEN NULL"
     "   WHEN NOT EXISTS (SELECT 1 FROM c) THEN NULL"
     "   WHEN EXISTS (SELECT 1 FROM j) THEN NULL"
-    "   WHEN (SELECT ok FROM c) THEN 'QUOTA_EXCEEDED'"
-    "   WHEN $16::int <= coalesce((SELECT used FROM quota_periods"
-    "     WHERE account_id = $1 AND period_start = $14::timestamptz), 0)"
-    "     THEN 'QUOTA_EXCEEDED'"
+    "   WHEN NOT EXISTS (SELECT 1 FROM q) THEN 'QUOTA_EXCEEDED'"
     "   ELSE 'ACTIVE_JOB_LIMIT' END AS code),"
     " rej AS (INSERT INTO usage_events (id, account_id, type, code)"
     "   SELECT $6, $1, 'request.rejected', r.code FROM r"
