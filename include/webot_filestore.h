@@ -21,6 +21,7 @@
 #include <apr_tables.h>
 #include <apr_time.h>
 #include <apr_file_io.h>
+#include <sys/uio.h>
 
 #include "webot_sigv4.h"
 #include "webot_store_files.h"
@@ -98,6 +99,18 @@ apr_status_t webot_fs_writer_open(const webot_filestore_t *fs, apr_pool_t *p,
                                   const char *id, webot_fs_writer_t **out);
 apr_status_t webot_fs_writer_write(webot_fs_writer_t *w, const void *buf,
                                    apr_size_t len);
+/* The same for n pieces at once (one writev: no copy into a buffer).
+ * With a hasher thread (webot_fs_writer_parallel) the pieces are hashed
+ * while the caller goes on: their memory must stay valid until the next
+ * writev / write / sync / commit / abort returns. */
+apr_status_t webot_fs_writer_writev(webot_fs_writer_t *w,
+                                    const struct iovec *vec, int n);
+/* Hashes in a thread of its own from now on (for big uploads: the SHA-256
+ * then overlaps with reading and writing). Without threads APR_ENOTIMPL,
+ * and hashing stays inline. */
+apr_status_t webot_fs_writer_parallel(webot_fs_writer_t *w);
+/* Waits until every piece handed over is hashed. */
+void webot_fs_writer_sync(webot_fs_writer_t *w);
 apr_off_t webot_fs_writer_bytes(const webot_fs_writer_t *w);
 /* Flushes, closes and renames; *sha256_hex is the digest (lowercase
  * hex). */

@@ -981,33 +981,71 @@ static webot_error_t *not_pending(webot_req_t *wr, const webot_file_t *f)
                             "expired; request a new one.");
 }
 
-/* Streams the request body into w; at most max bytes. Returns NULL, or the
- * error (413 over max, 400 on a broken body). */
+#define MAX_IOVEC 64
+#define PARALLEL_HASH_FROM (1024 * 1024)  /* bytes: a hasher thread */
+
+static webot_error_t *write_vec(webot_req_t *wr, webot_fs_writer_t *w,
+                                struct iovec *vec, int n)
+{
+    apr_status_t rv = webot_fs_writer_writev(w, vec, n);
+    if (rv != APR_SUCCESS) {
+        wr->r->connection->keepalive = AP_CONN_CLOSE;
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, wr->r, APLOGNO(30508)
+                      "cannot write an upload to the file store "
+                      "(request_id %s)", wr->request_id);
+        return webot_error_make(wr->p, "INTERNAL_ERROR",
+            "An internal error occurred; it has been logged.");
+    }
+    return NULL;
+}
+
+/* Streams the request body into w; at most max bytes. Two brigades take
+ * turns: the data of one goes to the file with one writev (no copy) and to
+ * the hasher thread, while the next is read from the network; a brigade is
+ * emptied only once its data is hashed. Returns NULL, or the error (413
+ * over max, 400 on a broken body). */
 static webot_error_t *stream_body(webot_req_t *wr, webot_fs_writer_t *w,
                                   apr_off_t max)
 {
     request_rec *r = wr->r;
-    apr_bucket_brigade *bb = apr_brigade_create(r->pool,
-                                                r->connection->bucket_alloc);
-    int eos = 0;
+    apr_bucket_brigade *bb[2];
+    struct iovec vec[MAX_IOVEC];
+    int handed[2] = { 0, 0 };
+    webot_error_t *e = NULL;
+    int eos = 0, cur = 0, nvec, i;
+    apr_off_t pending;
     apr_status_t rv;
 
-    while (!eos) {
+    bb[0] = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    bb[1] = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    if (max >= PARALLEL_HASH_FROM) {
+        webot_fs_writer_parallel(w);    /* inline hashing if it cannot */
+    }
+    while (!eos && !e) {
         apr_bucket *b;
-        rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES,
+        if (handed[cur]) {
+            webot_fs_writer_sync(w);
+            handed[0] = handed[1] = 0;
+        }
+        apr_brigade_cleanup(bb[cur]);
+        rv = ap_get_brigade(r->input_filters, bb[cur], AP_MODE_READBYTES,
                             APR_BLOCK_READ, READ_CHUNK);
         if (rv != APR_SUCCESS) {
-            apr_brigade_destroy(bb);
-            r->connection->keepalive = AP_CONN_CLOSE;
             if (rv == AP_FILTER_ERROR || APR_STATUS_IS_ENOSPC(rv)) {
                 /* LimitRequestBody and the like */
-                return webot_error_make(wr->p, "PAYLOAD_TOO_LARGE",
+                e = webot_error_make(wr->p, "PAYLOAD_TOO_LARGE",
                     "The upload is larger than this server accepts.");
             }
-            return webot_error_make(wr->p, "BAD_REQUEST",
-                "The upload body could not be read completely.");
+            else {
+                e = webot_error_make(wr->p, "BAD_REQUEST",
+                    "The upload body could not be read completely.");
+            }
+            break;
         }
-        for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
+        nvec = 0;
+        pending = 0;
+        for (b = APR_BRIGADE_FIRST(bb[cur]);
+             b != APR_BRIGADE_SENTINEL(bb[cur]) && !e;
              b = APR_BUCKET_NEXT(b)) {
             const char *data;
             apr_size_t len;
@@ -1018,34 +1056,55 @@ static webot_error_t *stream_body(webot_req_t *wr, webot_fs_writer_t *w,
             if (APR_BUCKET_IS_METADATA(b)) {
                 continue;
             }
+            /* transient data (mod_ssl's) would change under the hasher */
+            if (APR_BUCKET_IS_TRANSIENT(b)
+                && apr_bucket_setaside(b, r->pool) != APR_SUCCESS) {
+                e = webot_error_make(wr->p, "BAD_REQUEST",
+                    "The upload body could not be read completely.");
+                break;
+            }
             rv = apr_bucket_read(b, &data, &len, APR_BLOCK_READ);
             if (rv != APR_SUCCESS) {
-                apr_brigade_destroy(bb);
-                r->connection->keepalive = AP_CONN_CLOSE;
-                return webot_error_make(wr->p, "BAD_REQUEST",
+                e = webot_error_make(wr->p, "BAD_REQUEST",
                     "The upload body could not be read completely.");
+                break;
             }
-            if (webot_fs_writer_bytes(w) + (apr_off_t)len > max) {
-                apr_brigade_destroy(bb);
-                r->connection->keepalive = AP_CONN_CLOSE;
-                return webot_error_make(wr->p, "PAYLOAD_TOO_LARGE",
+            if (webot_fs_writer_bytes(w) + pending + (apr_off_t)len > max) {
+                e = webot_error_make(wr->p, "PAYLOAD_TOO_LARGE",
                     "The upload is larger than the declared %"
                     APR_OFF_T_FMT " bytes.", max);
+                break;
             }
-            if ((rv = webot_fs_writer_write(w, data, len)) != APR_SUCCESS) {
-                apr_brigade_destroy(bb);
-                r->connection->keepalive = AP_CONN_CLOSE;
-                ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, APLOGNO(30508)
-                              "cannot write an upload to the file store "
-                              "(request_id %s)", wr->request_id);
-                return webot_error_make(wr->p, "INTERNAL_ERROR",
-                    "An internal error occurred; it has been logged.");
+            if (!len) {
+                continue;
+            }
+            vec[nvec].iov_base = (void *)data;
+            vec[nvec].iov_len = len;
+            pending += (apr_off_t)len;
+            if (++nvec == MAX_IOVEC) {
+                e = write_vec(wr, w, vec, nvec);
+                handed[1 - cur] = 0;
+                handed[cur] = 1;
+                nvec = 0;
+                pending = 0;
             }
         }
-        apr_brigade_cleanup(bb);
+        if (!e && nvec) {
+            e = write_vec(wr, w, vec, nvec);
+            handed[1 - cur] = 0;
+            handed[cur] = 1;
+        }
+        cur = 1 - cur;
     }
-    apr_brigade_destroy(bb);
-    return NULL;
+    /* nothing may still read the brigades' memory */
+    webot_fs_writer_sync(w);
+    for (i = 0; i < 2; i++) {
+        apr_brigade_destroy(bb[i]);
+    }
+    if (e) {
+        r->connection->keepalive = AP_CONN_CLOSE;
+    }
+    return e;
 }
 
 int webot_h_file_upload(webot_req_t *wr)

@@ -9,10 +9,11 @@
 #include <apr_lib.h>
 #include <string.h>
 
+#include <apr_thread_proc.h>
+#include <apr_thread_mutex.h>
+#include <apr_thread_cond.h>
 #include <curl/curl.h>
 #include <openssl/evp.h>
-
-#define WRITE_BUFFER (256 * 1024)
 
 static long long sec_of(apr_time_t t)
 {
@@ -121,6 +122,20 @@ const webot_filestore_ops_t webot_filestore_local_ops = {
 
 /* --- the writer of the local store ----------------------------------------- */
 
+/* With a hasher thread (webot_fs_writer_parallel), the SHA-256 of one batch
+ * runs while the caller writes the next and reads from the network: the
+ * request thread only hands the batch's iovecs over. */
+typedef struct {
+    apr_thread_t *thread;
+    apr_thread_mutex_t *mu;
+    apr_thread_cond_t *cv;
+    struct iovec *job;          /* the batch being hashed, or NULL */
+    int njob;
+    struct iovec *vec;          /* the writer's copy of the batch */
+    int cap;
+    int quit;
+} hasher_t;
+
 struct webot_fs_writer_t {
     apr_pool_t *p;
     apr_file_t *f;
@@ -129,11 +144,78 @@ struct webot_fs_writer_t {
     EVP_MD_CTX *md;
     apr_off_t n;
     int state;                  /* 0 open, 1 committed, 2 aborted */
+    hasher_t *h;                /* NULL: hash inline */
 };
+
+static void *APR_THREAD_FUNC hasher_main(apr_thread_t *t, void *data)
+{
+    webot_fs_writer_t *w = data;
+    hasher_t *h = w->h;
+    for (;;) {
+        struct iovec *job;
+        int n, i;
+        apr_thread_mutex_lock(h->mu);
+        while (!h->job && !h->quit) {
+            apr_thread_cond_wait(h->cv, h->mu);
+        }
+        job = h->job;
+        n = h->njob;
+        apr_thread_mutex_unlock(h->mu);
+        if (!job) {
+            break;                      /* quit, nothing left */
+        }
+        for (i = 0; i < n; i++) {
+            EVP_DigestUpdate(w->md, job[i].iov_base, job[i].iov_len);
+        }
+        apr_thread_mutex_lock(h->mu);
+        h->job = NULL;
+        apr_thread_cond_broadcast(h->cv);
+        apr_thread_mutex_unlock(h->mu);
+    }
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+void webot_fs_writer_sync(webot_fs_writer_t *w)
+{
+    hasher_t *h = w->h;
+    if (!h) {
+        return;
+    }
+    apr_thread_mutex_lock(h->mu);
+    while (h->job) {
+        apr_thread_cond_wait(h->cv, h->mu);
+    }
+    apr_thread_mutex_unlock(h->mu);
+}
+
+/* Waits for the last batch and ends the thread (idempotent). */
+static void hasher_stop(webot_fs_writer_t *w)
+{
+    hasher_t *h = w->h;
+    apr_status_t rv;
+    if (!h) {
+        return;
+    }
+    apr_thread_mutex_lock(h->mu);
+    h->quit = 1;
+    apr_thread_cond_broadcast(h->cv);
+    apr_thread_mutex_unlock(h->mu);
+    apr_thread_join(&rv, h->thread);
+    w->h = NULL;
+}
+
+/* A pre-cleanup: it runs before the pool's subpools (the thread's) go. */
+static apr_status_t writer_precleanup(void *data)
+{
+    hasher_stop(data);
+    return APR_SUCCESS;
+}
 
 static apr_status_t writer_cleanup(void *data)
 {
     webot_fs_writer_t *w = data;
+    hasher_stop(w);
     if (w->state == 0) {
         if (w->f) {
             apr_file_close(w->f);
@@ -170,17 +252,44 @@ apr_status_t webot_fs_writer_open(const webot_filestore_t *fs, apr_pool_t *p,
     }
     rv = apr_file_open(&w->f, w->part,
                        APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_TRUNCATE
-                       | APR_FOPEN_BINARY | APR_FOPEN_BUFFERED,
+                       | APR_FOPEN_BINARY,
                        APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_GREAD,
                        p);
     if (rv != APR_SUCCESS) {
         EVP_MD_CTX_free(w->md);
         return rv;
     }
-    apr_file_buffer_set(w->f, apr_palloc(p, WRITE_BUFFER), WRITE_BUFFER);
     apr_pool_cleanup_register(p, w, writer_cleanup, apr_pool_cleanup_null);
     *out = w;
     return APR_SUCCESS;
+}
+
+apr_status_t webot_fs_writer_parallel(webot_fs_writer_t *w)
+{
+#if APR_HAS_THREADS
+    hasher_t *h;
+    apr_status_t rv;
+    if (w->h || w->state != 0) {
+        return APR_SUCCESS;
+    }
+    h = apr_pcalloc(w->p, sizeof(*h));
+    if ((rv = apr_thread_mutex_create(&h->mu, APR_THREAD_MUTEX_DEFAULT,
+                                      w->p)) != APR_SUCCESS
+        || (rv = apr_thread_cond_create(&h->cv, w->p)) != APR_SUCCESS) {
+        return rv;
+    }
+    w->h = h;
+    if ((rv = apr_thread_create(&h->thread, NULL, hasher_main, w, w->p))
+        != APR_SUCCESS) {
+        w->h = NULL;
+        return rv;
+    }
+    apr_pool_pre_cleanup_register(w->p, w, writer_precleanup);
+    return APR_SUCCESS;
+#else
+    (void)w;
+    return APR_ENOTIMPL;
+#endif
 }
 
 apr_status_t webot_fs_writer_write(webot_fs_writer_t *w, const void *buf,
@@ -193,12 +302,55 @@ apr_status_t webot_fs_writer_write(webot_fs_writer_t *w, const void *buf,
     if (!len) {
         return APR_SUCCESS;
     }
+    webot_fs_writer_sync(w);
     EVP_DigestUpdate(w->md, buf, len);
     rv = apr_file_write_full(w->f, buf, len, NULL);
     if (rv == APR_SUCCESS) {
         w->n += (apr_off_t)len;
     }
     return rv;
+}
+
+apr_status_t webot_fs_writer_writev(webot_fs_writer_t *w,
+                                    const struct iovec *vec, int n)
+{
+    apr_size_t total = 0, written = 0;
+    apr_status_t rv;
+    hasher_t *h = w->h;
+    int i;
+    if (w->state != 0) {
+        return APR_EINVAL;
+    }
+    for (i = 0; i < n; i++) {
+        total += vec[i].iov_len;
+    }
+    if (!total) {
+        return APR_SUCCESS;
+    }
+    /* the previous batch is hashed by now (and its memory free to go) */
+    webot_fs_writer_sync(w);
+    rv = apr_file_writev_full(w->f, vec, (apr_size_t)n, &written);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    w->n += (apr_off_t)total;
+    if (!h) {
+        for (i = 0; i < n; i++) {
+            EVP_DigestUpdate(w->md, vec[i].iov_base, vec[i].iov_len);
+        }
+        return APR_SUCCESS;
+    }
+    if (n > h->cap) {
+        h->cap = n < 64 ? 64 : n;
+        h->vec = apr_palloc(w->p, sizeof(struct iovec) * (apr_size_t)h->cap);
+    }
+    memcpy(h->vec, vec, sizeof(struct iovec) * (apr_size_t)n);
+    apr_thread_mutex_lock(h->mu);
+    h->job = h->vec;
+    h->njob = n;
+    apr_thread_cond_broadcast(h->cv);
+    apr_thread_mutex_unlock(h->mu);
+    return APR_SUCCESS;
 }
 
 apr_off_t webot_fs_writer_bytes(const webot_fs_writer_t *w)
@@ -216,6 +368,7 @@ apr_status_t webot_fs_writer_commit(webot_fs_writer_t *w,
     if (w->state != 0) {
         return APR_EINVAL;
     }
+    hasher_stop(w);
     rv = apr_file_close(w->f);
     w->f = NULL;
     if (rv != APR_SUCCESS) {

@@ -332,6 +332,51 @@ static void test_writer(apr_pool_t *p)
     ok(!exists(p, part) && !exists(p, full),
        "a writer whose pool goes away without commit leaves nothing");
 
+    /* a hasher thread: batches of two alternating buffers, each reused
+     * only after the next writev returned (the documented contract) */
+    apr_pool_create(&sub, p);
+    ok(webot_fs_writer_open(fs, sub, ID, &w) == APR_SUCCESS
+       && webot_fs_writer_parallel(w) == APR_SUCCESS, "parallel hashing");
+    {
+        char *buf[2];
+        struct iovec v[3];
+        apr_size_t off = 0, chunk = 24000;
+        int k = 0;
+        buf[0] = apr_palloc(p, chunk);
+        buf[1] = apr_palloc(p, chunk);
+        while (off < n) {
+            apr_size_t len = n - off < chunk ? n - off : chunk;
+            char *b = buf[k++ % 2];
+            memcpy(b, big + off, len);
+            v[0].iov_base = b;
+            v[0].iov_len = len / 3;
+            v[1].iov_base = b + len / 3;
+            v[1].iov_len = len / 3;
+            v[2].iov_base = b + 2 * (len / 3);
+            v[2].iov_len = len - 2 * (len / 3);
+            if (webot_fs_writer_writev(w, v, 3) != APR_SUCCESS) {
+                break;
+            }
+            off += len;
+        }
+    }
+    ok(webot_fs_writer_commit(w, &sha) == APR_SUCCESS
+       && !strcmp(sha, webot_hex(p, sum, sizeof(sum))),
+       "same SHA-256 with the hasher thread");
+    apr_pool_destroy(sub);
+    fs->ops->remove(fs, p, ID);
+
+    apr_pool_create(&sub, p);
+    webot_fs_writer_open(fs, sub, ID, &w);
+    webot_fs_writer_parallel(w);
+    {
+        struct iovec v = { big, 100000 };
+        webot_fs_writer_writev(w, &v, 1);
+    }
+    apr_pool_destroy(sub);
+    ok(!exists(p, part) && !exists(p, full),
+       "with a hasher thread too, a pool gone without commit leaves nothing");
+
     ok(webot_fs_writer_open(fs, p, "../../etc/x", &w) != APR_SUCCESS,
        "no writer for a malformed id");
     ok(fs->ops->remove(fs, p, ID) == APR_SUCCESS, "remove of nothing is fine");
