@@ -4,7 +4,8 @@
  * no httpd, no SQL; the store (webot_store_auth.h) fills webot_ent_t.
  *
  * The quota period itself is computed by the database function
- * webot_quota_period() (sql/002_identity.sql) inside the gate's query, so
+ * webot_quota_period_start() and _end() (sql/002_identity.sql, inlined by
+ * PostgreSQL) inside the gate's query, so
  * that the period and the quota row it keys are read in one round trip:
  *   - Stripe entitlements: the stored current period (from webhooks);
  *   - manual grants: monthly periods anchored at entitlements.period_start,

@@ -24,8 +24,10 @@
 #define TAIL_JOINS \
     "JOIN accounts a ON a.id = c.account_id " \
     "LEFT JOIN entitlements e ON e.account_id = a.id " \
-    "LEFT JOIN LATERAL webot_quota_period(e.source, e.period_start, " \
-    "  e.period_end, now()) qp ON true " \
+    "LEFT JOIN LATERAL (SELECT webot_quota_period_start(e.source," \
+    "  e.period_start, e.period_end, now()) AS period_start," \
+    "  webot_quota_period_end(e.source, e.period_start, e.period_end," \
+    "  now()) AS period_end) qp ON true " \
     "LEFT JOIN quota_periods q ON q.account_id = a.id " \
     "  AND q.period_start = qp.period_start "
 

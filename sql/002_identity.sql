@@ -16,23 +16,53 @@
 -- quota_periods rows are keyed by (account_id, period_start) with the
 -- period_start this function returns.
 
+-- Three functions, one rule. The scalar ones are plain SQL expressions
+-- (no FROM, not STRICT) so that PostgreSQL inlines them into the gate's
+-- query instead of running a function call per request.
+
+-- k: the index of the monthly period (from the anchor) that contains `at`.
+CREATE FUNCTION webot_quota_period_index(anchor timestamptz, at timestamptz)
+RETURNS integer LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN at < anchor THEN 0
+           ELSE ((extract(year FROM at AT TIME ZONE 'UTC')
+                  - extract(year FROM anchor AT TIME ZONE 'UTC')) * 12
+                 + extract(month FROM at AT TIME ZONE 'UTC')
+                 - extract(month FROM anchor AT TIME ZONE 'UTC'))::int
+                - CASE WHEN (anchor AT TIME ZONE 'UTC') + make_interval(months =>
+                         ((extract(year FROM at AT TIME ZONE 'UTC')
+                           - extract(year FROM anchor AT TIME ZONE 'UTC')) * 12
+                          + extract(month FROM at AT TIME ZONE 'UTC')
+                          - extract(month FROM anchor AT TIME ZONE 'UTC'))::int)
+                       > (at AT TIME ZONE 'UTC') THEN 1 ELSE 0 END
+           END
+$$;
+
+CREATE FUNCTION webot_quota_period_start(src text, anchor timestamptz,
+                                         stored_end timestamptz, at timestamptz)
+RETURNS timestamptz LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN src = 'stripe' THEN anchor
+           ELSE ((anchor AT TIME ZONE 'UTC')
+                 + make_interval(months => webot_quota_period_index(anchor, at)))
+                AT TIME ZONE 'UTC' END
+$$;
+
+CREATE FUNCTION webot_quota_period_end(src text, anchor timestamptz,
+                                       stored_end timestamptz, at timestamptz)
+RETURNS timestamptz LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN src = 'stripe' THEN stored_end
+           ELSE ((anchor AT TIME ZONE 'UTC')
+                 + make_interval(months => webot_quota_period_index(anchor, at) + 1))
+                AT TIME ZONE 'UTC' END
+$$;
+
+-- Both ends at once (for ad-hoc SQL and tests).
 CREATE FUNCTION webot_quota_period(src text, anchor timestamptz,
                                    stored_end timestamptz, at timestamptz,
                                    OUT period_start timestamptz,
                                    OUT period_end timestamptz)
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-    SELECT CASE WHEN src = 'stripe' THEN anchor
-                ELSE (a + make_interval(months => k)) AT TIME ZONE 'UTC' END,
-           CASE WHEN src = 'stripe' THEN stored_end
-                ELSE (a + make_interval(months => k + 1)) AT TIME ZONE 'UTC' END
-    FROM (SELECT a, CASE WHEN t < a THEN 0
-                         WHEN a + make_interval(months => m) > t THEN m - 1
-                         ELSE m END AS k
-          FROM (SELECT a, t,
-                       ((extract(year FROM t) - extract(year FROM a)) * 12
-                        + extract(month FROM t) - extract(month FROM a))::int AS m
-                FROM (SELECT anchor AT TIME ZONE 'UTC' AS a,
-                             at AT TIME ZONE 'UTC' AS t) x) y) z
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT webot_quota_period_start(src, anchor, stored_end, at),
+           webot_quota_period_end(src, anchor, stored_end, at)
 $$;
 
 COMMENT ON FUNCTION webot_quota_period(text, timestamptz, timestamptz, timestamptz) IS

@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# bench/me.sh: GET /api/v1/me with an API key against a static file of the
+# same httpd (the /me body itself, saved as var/httpd/htdocs/static/me.json)
+# and, with PEER=1, against the Fastify + node-postgres peer of
+# ../shared/bench (same key lookup: sha256 -> one SELECT), in one run.
+#
+#   bench/me.sh                  dev server (make run), static file, /me
+#   PEER=1 bench/me.sh           ... and the peer (copied to var/bench/peer,
+#                                npm ci there once; its own PostgreSQL on
+#                                127.0.0.1:55433, Fastify on 127.0.0.1:18091)
+#
+# The key belongs to a bench account ("Bench me", Both plan, manual grant
+# with --rate-limit-per-minute 10000000 so that the limiter counts but never
+# refuses), kept in var/bench-me.env (mode 0600) and reused while it works.
+# Every round runs wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s after a
+# ${WARMUP}s warm-up on each target, the order rotating between rounds; the
+# summary gives medians, the ratios (targets: /me >= 0.6 x static, >= 1.2 x
+# peer, p99 <= peer's) and how many database sessions the /me runs opened
+# (pg_stat_database.sessions: a few, not one per request).
+#
+# Knobs: ROUNDS (2), DURATION (10), WARMUP (2), THREADS (2), CONNECTIONS (32),
+#   PEER (0), PEER_SRC (../shared/bench), BENCH_NO_RUN=1 (server already up),
+#   BENCH_STRICT=1 (exit 1 when a target is missed). Raw output:
+#   var/bench/me-<time>/. Loopback targets only.
+set -euo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROUNDS=${ROUNDS:-2}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+THREADS=${THREADS:-2}
+CONNECTIONS=${CONNECTIONS:-32}
+PEER=${PEER:-0}
+PEER_SRC=${PEER_SRC:-$TOP/../shared/bench}
+PEER_PORT=18091
+PEER_PG_PORT=55433
+PEER_PG_DATA=/tmp/webot-me-peer-pg
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'bench/me: %s\n' "$*" >&2; exit 1; }
+for v in ROUNDS DURATION WARMUP THREADS CONNECTIONS; do
+  [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number (got '${!v}')"
+done
+(( DURATION >= 1 && DURATION <= 15 )) || die "DURATION must be 1..15 s"
+command -v wrk >/dev/null || die "wrk is not installed (apt-get install wrk)"
+
+# --- the dev server and its bench key ------------------------------------------
+if [[ "${BENCH_NO_RUN:-0}" != 1 ]]; then
+  log "make run"
+  make -C "$TOP" --no-print-directory run >/dev/null
+fi
+[[ -r "$TOP/var/webot.env" ]] || die "var/webot.env is missing (make run)"
+# shellcheck disable=SC1091
+set -a; . "$TOP/var/webot.env"; set +a
+BASE=${WEBOT_BASE_URL:-http://127.0.0.1:8080}
+case "$BASE" in
+  http://127.*|http://localhost*) ;;
+  *) die "refusing to load-test $BASE (loopback only)" ;;
+esac
+CTL=${WEBOT_BUILD_DIR:-$TOP/build}/webotctl
+ENVF=$TOP/var/bench-me.env
+json_get() { perl -MJSON::PP -e 'my $f = shift; local $/; print JSON::PP->new->decode(<STDIN>)->{$f} // ""' "$1"; }
+
+key_ok() {
+  local hdr
+  hdr=$(curl -s -o /dev/null -D - -H "Authorization: Bearer $1" "$BASE/api/v1/me") || return 1
+  grep -q '^HTTP/[0-9.]* 200' <<<"$hdr" && grep -qi '^RateLimit-Policy: "minute";q=10000000;' <<<"$hdr"
+}
+
+ME_KEY=""
+if [[ -s "$ENVF" ]]; then
+  ME_KEY=$(sed -n "s/^BENCH_ME_KEY='\([A-Za-z0-9_]*\)'$/\1/p" "$ENVF")
+fi
+if [[ -z "$ME_KEY" ]] || ! key_ok "$ME_KEY"; then
+  log "creating the bench account (Both plan, 10,000,000 requests per minute)"
+  plan=$(perl -MJSON::PP -e 'local $/; open my $f, "<", shift or exit 1; my $c = JSON::PP->new->decode(<$f>);
+    for (@{ $c->{plans} }) { my %a = map { $_ => 1 } @{ $_->{access} }; if ($a{api} && $a{dashboard}) { print $_->{id}; exit } }
+    exit 1' "$TOP/conf/catalog.json") || die "no plan with api and dashboard in conf/catalog.json"
+  acct=$("$CTL" --db "$WEBOT_DB" --json account create --name "Bench me" | json_get id)
+  "$CTL" --db "$WEBOT_DB" --json entitlement grant --account "$acct" --plan "$plan" \
+    --rate-limit-per-minute 10000000 >/dev/null
+  ME_KEY=$("$CTL" --db "$WEBOT_DB" --json key create --account "$acct" --name "bench me" \
+           --scopes account:read | json_get key)
+  ( umask 077; printf "BENCH_ME_ACCOUNT='%s'\nBENCH_ME_KEY='%s'\n" "$acct" "$ME_KEY" >"$ENVF" )
+  key_ok "$ME_KEY" || die "the new bench key does not work on $BASE/api/v1/me"
+fi
+
+OUT=$TOP/var/bench/me-$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$OUT" "$TOP/var/httpd/htdocs/static"
+ME_URL=$BASE/api/v1/me
+STATIC_URL=$BASE/static/me.json
+curl -fsS -o "$OUT/me.json" -H "Authorization: Bearer $ME_KEY" "$ME_URL" || die "GET $ME_URL failed"
+install -m 0644 "$OUT/me.json" "$TOP/var/httpd/htdocs/static/me.json"
+curl -fsS -o "$OUT/static.json" "$STATIC_URL" || die "GET $STATIC_URL failed"
+cmp -s "$OUT/me.json" "$OUT/static.json" || die "the static file does not serve the /me bytes"
+log "body: $(stat -c %s "$OUT/me.json") bytes from $ME_URL and $STATIC_URL"
+{ echo "# GET $ME_URL"; curl -sS -D - -o /dev/null -H "Authorization: Bearer $ME_KEY" "$ME_URL"
+  echo "# GET $STATIC_URL"; curl -sS -D - -o /dev/null "$STATIC_URL"; } >"$OUT/headers.txt" 2>&1
+
+# --- the peer (optional) ---------------------------------------------------------
+PEER_PID="" PEER_DIR=$TOP/var/bench/peer PEER_KEY=""
+cleanup() {
+  if [[ -n "$PEER_PID" ]] && kill -0 "$PEER_PID" 2>/dev/null; then
+    kill -TERM "$PEER_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$PEER_PID" 2>/dev/null || break; sleep 0.1; done
+  fi
+  if [[ "$PEER" == 1 && -x "$PEER_DIR/pg.sh" ]]; then
+    BENCH_PG_DATA=$PEER_PG_DATA BENCH_PG_PORT=$PEER_PG_PORT "$PEER_DIR/pg.sh" stop >/dev/null 2>&1 || true
+  fi
+}
+trap cleanup EXIT
+if [[ "$PEER" == 1 ]]; then
+  [[ -f "$PEER_SRC/peer-fastify/server.mjs" ]] || die "no peer in $PEER_SRC (set PEER_SRC)"
+  if [[ ! -d "$PEER_DIR" ]]; then
+    mkdir -p "$(dirname "$PEER_DIR")"
+    cp -r "$PEER_SRC" "$PEER_DIR" && chmod -R u+w "$PEER_DIR"
+    rm -rf "$PEER_DIR/node_modules" "$PEER_DIR/results"
+  fi
+  if [[ ! -d "$PEER_DIR/node_modules/fastify" ]]; then
+    log "npm ci in $PEER_DIR"
+    (cd "$PEER_DIR" && npm ci --no-audit --no-fund >"$OUT/npm.log" 2>&1) || { tail "$OUT/npm.log" >&2; die "npm ci failed"; }
+  fi
+  export BENCH_PG_DATA=$PEER_PG_DATA BENCH_PG_PORT=$PEER_PG_PORT
+  "$PEER_DIR/pg.sh" start >"$OUT/peer-pg.log" 2>&1 || { cat "$OUT/peer-pg.log" >&2; die "peer PostgreSQL did not start"; }
+  PEER_KEY=$("$PEER_DIR/pg.sh" key 1)
+  curl -s -o /dev/null -m 1 "http://127.0.0.1:$PEER_PORT/" && die "127.0.0.1:$PEER_PORT is taken"
+  PORT=$PEER_PORT DATABASE_URL=postgres://postgres@127.0.0.1:$PEER_PG_PORT/bench \
+    "$PEER_DIR/peer-fastify.sh" serve >"$OUT/peer.log" 2>&1 &
+  PEER_PID=$!
+  for _ in $(seq 200); do grep -q '^READY' "$OUT/peer.log" 2>/dev/null && break; sleep 0.1; done
+  grep -q '^READY' "$OUT/peer.log" || { cat "$OUT/peer.log" >&2; die "the peer did not start"; }
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $PEER_KEY" "http://127.0.0.1:$PEER_PORT/api/v1/me")
+  [[ "$code" == 200 ]] || die "peer GET /api/v1/me: $code"
+  log "peer: $(grep '^READY' "$OUT/peer.log")"
+fi
+
+# --- measurements ------------------------------------------------------------------
+# run_wrk NAME URL KEY -> "rps p99_ms"
+run_wrk() {
+  local name=$1 url=$2 key=$3 line non2xx
+  if (( WARMUP > 0 )); then
+    ME_KEY=$key wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" -s "$TOP/bench/me.lua" "$url" >/dev/null 2>&1 || true
+  fi
+  ME_KEY=$key timeout 40 wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 5s --latency \
+      -s "$TOP/bench/me.lua" "$url" >"$OUT/$name.txt" 2>&1 || { cat "$OUT/$name.txt" >&2; die "wrk failed on $url"; }
+  line=$(grep '^BENCH ' "$OUT/$name.txt") || { cat "$OUT/$name.txt" >&2; die "no result from wrk"; }
+  non2xx=$(sed -n 's/.* non2xx=\([0-9]*\).*/\1/p' <<<"$line")
+  (( non2xx == 0 )) || die "$name: $non2xx answers were not 2xx (see $OUT/$name.txt)"
+  printf '%s %s\n' "$(sed -n 's/.* rps=\([0-9.]*\).*/\1/p' <<<"$line")" \
+                   "$(sed -n 's/.* p99_ms=\([0-9.]*\).*/\1/p' <<<"$line")"
+}
+sessions() { psql -X -tAq -d "$WEBOT_DB" -c "SELECT sessions FROM pg_stat_database WHERE datname = current_database()" 2>/dev/null || echo 0; }
+
+targets=(static me)
+[[ "$PEER" == 1 ]] && targets+=(peer)
+declare -A RPS P99
+ME_SESSIONS=0 ME_REQUESTS=0
+for ((i = 1; i <= ROUNDS; i++)); do
+  n=${#targets[@]}
+  for ((j = 0; j < n; j++)); do
+    t=${targets[$(( (i - 1 + j) % n ))]}
+    case $t in
+      static) res=$(run_wrk "static-$i" "$STATIC_URL" "") ;;
+      me) s0=$(sessions)
+          res=$(run_wrk "me-$i" "$ME_URL" "$ME_KEY")
+          s1=$(sessions)
+          ME_SESSIONS=$(( ME_SESSIONS + s1 - s0 ))
+          ME_REQUESTS=$(( ME_REQUESTS + $(sed -n 's/^BENCH requests=\([0-9]*\).*/\1/p' "$OUT/me-$i.txt") )) ;;
+      peer) res=$(run_wrk "peer-$i" "http://127.0.0.1:$PEER_PORT/api/v1/me" "$PEER_KEY") ;;
+    esac
+    read -r rps p99 <<<"$res"
+    RPS[$t]="${RPS[$t]:-} $rps"; P99[$t]="${P99[$t]:-} $p99"
+    log "round $i $(printf '%-8s' "$t") $rps req/s, p99 $p99 ms"
+    sleep 1
+  done
+done
+
+median() { printf '%s\n' $@ | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
+s_rps=$(median ${RPS[static]}); s_p99=$(median ${P99[static]})
+m_rps=$(median ${RPS[me]}); m_p99=$(median ${P99[me]})
+miss=0
+{
+  echo "mod_webot bench: GET /api/v1/me (API key) on $BASE"
+  echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s after ${WARMUP}s warm-up, $ROUNDS round(s), medians"
+  printf '%-28s %12s %10s\n' "" "requests/s" "p99 ms"
+  printf '%-28s %12s %10s\n' "static file (same bytes)" "$s_rps" "$s_p99"
+  printf '%-28s %12s %10s\n' "GET /api/v1/me" "$m_rps" "$m_p99"
+  r=$(ratio "$m_rps" "$s_rps")
+  v=$(awk -v r="$r" 'BEGIN { print (r >= 0.6) ? "meets" : "MISSES" }'); [[ $v == meets ]] || miss=1
+  echo "me/static: $r (target >= 0.6: $v)"
+  if [[ "$PEER" == 1 ]]; then
+    p_rps=$(median ${RPS[peer]}); p_p99=$(median ${P99[peer]})
+    printf '%-28s %12s %10s\n' "Fastify peer GET /me" "$p_rps" "$p_p99"
+    r=$(ratio "$m_rps" "$p_rps")
+    v=$(awk -v r="$r" 'BEGIN { print (r >= 1.2) ? "meets" : "MISSES" }'); [[ $v == meets ]] || miss=1
+    echo "me/peer: $r (target >= 1.2: $v)"
+    v=$(awk -v a="$m_p99" -v b="$p_p99" 'BEGIN { print (a <= b) ? "meets" : "MISSES" }'); [[ $v == meets ]] || miss=1
+    echo "p99 me vs peer: $m_p99 vs $p_p99 ms (target: not worse: $v)"
+  fi
+  echo "database sessions opened during the /me runs: $ME_SESSIONS for $ME_REQUESTS requests"
+  echo "rounds: static${RPS[static]} | me${RPS[me]}${RPS[peer]:+ | peer${RPS[peer]}}"
+  echo "raw output: $OUT"
+} >"$OUT/summary.txt"
+cat "$OUT/summary.txt"
+
+if [[ "${BENCH_STRICT:-0}" == 1 && $miss == 1 ]]; then
+  exit 1
+fi
