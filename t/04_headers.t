@@ -14,7 +14,7 @@ my @ETAG_ROUTES = ('/api/v1/catalog', '/api/v1/plans', '/api/v1/openapi.json');
 for my $path (@ETAG_ROUTES) {
   subtest "ETag on $path" => sub {
     my $r = api_get($path);
-    is($r->status, 200, '200');
+    is($r->status, 200, 'status 200');
     my $etag = $r->header('ETag');
     like($etag // '', qr/^"[\x21\x23-\x7e]+"$/, 'a strong ETag (quoted, no W/)');
     is(api_get($path)->header('ETag'), $etag, 'the same ETag on the next request');
