@@ -82,8 +82,8 @@ webot_dbrc_e webot_store_worker_move(webot_db_t *db, apr_pool_t *p,
 
 /* A rejection before work started: the move (queued -> rejected) and the
  * quota unit given back once (quota_refunded), with a job.refunded usage
- * event, in one transaction. *refunded tells whether a unit was given back
- * now. m->applied as for moves. */
+ * event, in one transaction (the caller's, when one is open). *refunded
+ * tells whether a unit was given back now. m->applied as for moves. */
 webot_dbrc_e webot_store_worker_reject(webot_db_t *db, apr_pool_t *p,
                                        const char *owner, webot_wmove_t *m,
                                        int *refunded);

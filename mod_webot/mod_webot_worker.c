@@ -53,7 +53,7 @@
 #include <unistd.h>
 
 #define WORKER_WATCHDOG      "webot-worker"
-#define CLAIM_BATCH_MAX      64
+#define CLAIM_BATCH_MAX      100
 #define BEAT_INTERVAL        apr_time_from_sec(5)
 #define STALE_SECS           30
 #define HOUSEKEEP_LIMIT      1000
@@ -783,41 +783,49 @@ static void release_jobs(loop_t *L, apr_array_header_t *ljobs)
     }
 }
 
+/* What one round's transaction decided, applied after its COMMIT (or
+ * undone after a ROLLBACK): finished results, the claim of new jobs and
+ * their first moves commit together, so a round costs one commit. */
+typedef struct round_t {
+    apr_array_header_t *created;    /* ljobs of this claim */
+    apr_array_header_t *settled;    /* ljobs to forget */
+    apr_array_header_t *lost;       /* guard failed: give the lease back */
+    apr_array_header_t *start;      /* executor calls to start */
+    apr_time_t due;                 /* earliest retry scheduled */
+    int flushed;                    /* L->done was written */
+    int claimed, done, failed, canceled, rejected, retries;
+} round_t;
+
 /* A move with the quota unit given back (rejection, cancel before work). */
-static void move_refund(loop_t *L, ljob_t *lj, webot_wmove_t *m)
+static int tx_refund(loop_t *L, round_t *R, ljob_t *lj, webot_wmove_t *m)
 {
     int refunded = 0;
-    if (!L->db
-        || db_check(L, webot_store_worker_reject(L->db, L->iter, L->owner,
-                                                 m, &refunded),
-                    "rejecting a job")) {
-        drop_job(L, lj);            /* the lease runs out; retried then */
-        return;
+    if (db_check(L, webot_store_worker_reject(L->db, L->iter, L->owner, m,
+                                              &refunded),
+                 "rejecting a job")) {
+        return -1;
     }
     if (m->applied && !strcmp(m->to, "rejected")) {
-        L->w->stats->rejected++;
+        R->rejected++;
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, L->s, APLOGNO(30705)
                      "webot worker: job %s rejected before work: %s%s",
                      lj->job->id, m->ev[0].message,
                      refunded ? " (quota unit refunded)" : "");
     }
     else if (m->applied) {
-        L->w->stats->canceled++;
+        R->canceled++;
     }
-    drop_job(L, lj);
+    APR_ARRAY_PUSH(R->settled, ljob_t *) = lj;
+    return 0;
 }
 
-static void start_jobs(loop_t *L, apr_array_header_t *claimed,
-                       apr_time_t now)
+static int tx_start_jobs(loop_t *L, round_t *R, apr_array_header_t *claimed)
 {
     apr_pool_t *p = L->iter;
     apr_array_header_t *accts = apr_array_make(p, 8, sizeof(char *));
     apr_array_header_t *moves = apr_array_make(p, 8, sizeof(void *));
     apr_array_header_t *owners = apr_array_make(p, 8, sizeof(void *));
-    apr_array_header_t *direct = apr_array_make(p, 8, sizeof(void *));
-    apr_array_header_t *lost = apr_array_make(p, 2, sizeof(void *));
     apr_array_header_t *refunds = apr_array_make(p, 2, sizeof(void *));
-    apr_array_header_t *batch = apr_array_make(p, 8, sizeof(void *));
     apr_hash_t *ents = NULL, *seen = apr_hash_make(p);
     int i;
 
@@ -833,7 +841,7 @@ static void start_jobs(loop_t *L, apr_array_header_t *claimed,
         && db_check(L, webot_store_worker_entitlements(L->db, p, accts,
                                                        &ents),
                     "reading entitlements")) {
-        return;                     /* leases run out; claimed again */
+        return -1;
     }
     for (i = 0; i < claimed->nelts; i++) {
         webot_wjob_t *cj = APR_ARRAY_IDX(claimed, i, webot_wjob_t *);
@@ -853,7 +861,7 @@ static void start_jobs(loop_t *L, apr_array_header_t *claimed,
                            APR_HASH_KEY_STRING);
         lj->review_family = fam && fam->review_required;
         apr_hash_set(L->jobs, lj->job->id, APR_HASH_KEY_STRING, lj);
-        APR_ARRAY_PUSH(batch, ljob_t *) = lj;
+        APR_ARRAY_PUSH(R->created, ljob_t *) = lj;
 
         if (cj->cancel_requested) {
             m = new_move(jp, lj->job->id, lj->job->status, "canceled");
@@ -899,56 +907,52 @@ static void start_jobs(loop_t *L, apr_array_header_t *claimed,
             APR_ARRAY_PUSH(owners, ljob_t *) = lj;
         }
         else {
-            APR_ARRAY_PUSH(direct, ljob_t *) = lj;
+            APR_ARRAY_PUSH(R->start, ljob_t *) = lj;
         }
     }
     if (moves->nelts
         && db_check(L, webot_store_worker_move(L->db, p, L->owner, moves),
                     "moving claimed jobs")) {
-        /* The leases run out and the jobs are claimed again. */
-        for (i = 0; i < batch->nelts; i++) {
-            drop_job(L, APR_ARRAY_IDX(batch, i, ljob_t *));
-        }
-        return;
+        return -1;
     }
     for (i = 0; i < moves->nelts; i++) {
         webot_wmove_t *m = APR_ARRAY_IDX(moves, i, webot_wmove_t *);
         ljob_t *lj = APR_ARRAY_IDX(owners, i, ljob_t *);
         if (!m->applied) {
-            APR_ARRAY_PUSH(lost, ljob_t *) = lj;
+            /* A customer cancel got there first: give the lease back so
+             * that nothing waits for it to run out. */
+            APR_ARRAY_PUSH(R->lost, ljob_t *) = lj;
         }
         else if (!strcmp(m->to, "running")) {
-            APR_ARRAY_PUSH(direct, ljob_t *) = lj;
+            APR_ARRAY_PUSH(R->start, ljob_t *) = lj;
         }
         else {
             if (!strcmp(m->to, "canceled")) {
-                L->w->stats->canceled++;
+                R->canceled++;
             }
             else if (m->last_error) {
-                L->w->stats->failed++;
+                R->failed++;
             }
             else {
-                L->w->stats->done++;
+                R->done++;
             }
-            drop_job(L, lj);
+            APR_ARRAY_PUSH(R->settled, ljob_t *) = lj;
         }
     }
     for (i = 0; i < refunds->nelts; i += 2) {
-        move_refund(L, APR_ARRAY_IDX(refunds, i, ljob_t *),
-                    APR_ARRAY_IDX(refunds, i + 1, webot_wmove_t *));
+        if (tx_refund(L, R, APR_ARRAY_IDX(refunds, i, ljob_t *),
+                      APR_ARRAY_IDX(refunds, i + 1, webot_wmove_t *))) {
+            return -1;
+        }
     }
-    /* A guard that failed: a customer cancel got there first, or a cancel
-     * was requested; give the lease back so that whoever owns the change
-     * settles it without waiting for the lease to run out. */
-    release_jobs(L, lost);
-    for (i = 0; i < direct->nelts; i++) {
-        start_call(L, APR_ARRAY_IDX(direct, i, ljob_t *), now);
-    }
+    return 0;
 }
 
-static void claim(loop_t *L, apr_time_t now)
+static int tx_claim(loop_t *L, round_t *R, apr_time_t now)
 {
-    int free_slots = G.concurrency - apr_hash_count(L->jobs);
+    /* jobs whose results this transaction writes free their slots */
+    int free_slots = G.concurrency - (int)apr_hash_count(L->jobs)
+                     + (R->flushed ? L->done->nelts : 0);
     int want = free_slots < CLAIM_BATCH_MAX ? free_slots : CLAIM_BATCH_MAX;
     apr_array_header_t *claimed;
 
@@ -959,16 +963,12 @@ static void claim(loop_t *L, apr_time_t now)
     if (db_check(L, webot_store_worker_claim(L->db, L->iter, L->owner,
                                              G.lease, want, &claimed),
                  "claiming jobs")) {
-        return;
+        return -1;
     }
     L->more = claimed->nelts == want;
     L->next_poll = now + apr_time_from_sec(G.poll);
-    if (!claimed->nelts) {
-        return;
-    }
-    L->w->stats->claimed += (apr_uint64_t)claimed->nelts;
-    L->w->stats->last_claim = now;
-    start_jobs(L, claimed, now);
+    R->claimed = claimed->nelts;
+    return claimed->nelts ? tx_start_jobs(L, R, claimed) : 0;
 }
 
 /* Reads finished transfers. */
@@ -998,8 +998,8 @@ static void reap(loop_t *L)
     }
 }
 
-/* Writes the results of finished calls. */
-static void flush(loop_t *L, apr_time_t now)
+/* Writes the results of finished calls (within the round's transaction). */
+static int tx_flush(loop_t *L, round_t *R, apr_time_t now)
 {
     apr_pool_t *p = L->iter;
     apr_array_header_t *moves = apr_array_make(p, L->done->nelts,
@@ -1017,7 +1017,7 @@ static void flush(loop_t *L, apr_time_t now)
             APR_ARRAY_PUSH(retry, ljob_t *) = lj;
             continue;
         }
-        m = new_move(lj->p, lj->job->id, "running", "needs_review");
+        m = new_move(p, lj->job->id, "running", "needs_review");
         m->release = 1;
         if (lj->outcome == WEBOT_EXEC_OK) {
             m->deliverable = lj->deliverable;
@@ -1026,21 +1026,21 @@ static void flush(loop_t *L, apr_time_t now)
             }
         }
         else if (lj->outcome == WEBOT_EXEC_RETRY) {
-            m->last_error = apr_psprintf(lj->p, "gave up after %d attempts; "
+            m->last_error = apr_psprintf(p, "gave up after %d attempts; "
                                          "last: %s", lj->job->attempts,
                                          lj->why);
         }
         else {
             m->last_error = lj->why;
         }
-        add_event(lj->p, m, m->to, NULL);
+        add_event(p, m, m->to, NULL);
         APR_ARRAY_PUSH(moves, webot_wmove_t *) = m;
         APR_ARRAY_PUSH(mj, ljob_t *) = lj;
     }
     if (moves->nelts
         && db_check(L, webot_store_worker_move(L->db, p, L->owner, moves),
                     "storing results")) {
-        return;                     /* kept in L->done for the next try */
+        return -1;
     }
     for (i = 0; i < moves->nelts; i++) {
         webot_wmove_t *m = APR_ARRAY_IDX(moves, i, webot_wmove_t *);
@@ -1051,42 +1051,90 @@ static void flush(loop_t *L, apr_time_t now)
                          "ran (canceled); result dropped", lj->job->id);
         }
         else if (m->last_error) {
-            L->w->stats->failed++;
+            R->failed++;
             ap_log_error(APLOG_MARK, APLOG_INFO, 0, L->s, APLOGNO(30707)
                          "webot worker: job %s to staff review after a "
                          "failed executor call: %s", lj->job->id,
                          m->last_error);
         }
         else {
-            L->w->stats->done++;
+            R->done++;
         }
-        drop_job(L, lj);
     }
-    apr_array_clear(L->done);
     for (i = 0; i < retry->nelts; i++) {
         ljob_t *lj = APR_ARRAY_IDX(retry, i, ljob_t *);
         long ms = backoff_ms(L, lj->job->attempts);
         int applied = 0;
-        if (!L->db) {
-            APR_ARRAY_PUSH(L->done, ljob_t *) = lj;
-            continue;
-        }
         if (db_check(L, webot_store_worker_retry(L->db, p, L->owner,
                                                  lj->job->id, ms, lj->why,
                                                  &applied),
                      "scheduling a retry")) {
-            APR_ARRAY_PUSH(L->done, ljob_t *) = lj;
-            continue;
+            return -1;
         }
         if (applied) {
-            L->w->stats->retries++;
-            L->next_due = tmin(L->next_due, now + apr_time_from_msec(ms));
+            R->retries++;
+            R->due = tmin(R->due, now + apr_time_from_msec(ms));
             ap_log_error(APLOG_MARK, APLOG_INFO, 0, L->s, APLOGNO(30708)
                          "webot worker: job %s attempt %d failed, retry in "
                          "%ld ms: %s", lj->job->id, lj->job->attempts, ms,
                          lj->why);
         }
-        drop_job(L, lj);
+    }
+    R->flushed = 1;
+    return 0;
+}
+
+/* One transaction: the results of finished calls, then (do_claim) a claim
+ * of new jobs with their first moves. Afterwards the calls start. */
+static void round_tx(loop_t *L, apr_time_t now, int do_claim)
+{
+    apr_pool_t *p = L->iter;
+    round_t R;
+    wstats_t *st = L->w->stats;
+    int i, failed;
+
+    memset(&R, 0, sizeof(R));
+    R.created = apr_array_make(p, 16, sizeof(void *));
+    R.settled = apr_array_make(p, 16, sizeof(void *));
+    R.lost = apr_array_make(p, 2, sizeof(void *));
+    R.start = apr_array_make(p, 16, sizeof(void *));
+    R.due = APR_INT64_MAX;
+    if (db_check(L, webot_db_begin(L->db, p), "BEGIN")) {
+        return;
+    }
+    failed = (L->done->nelts && tx_flush(L, &R, now))
+             || (do_claim && tx_claim(L, &R, now))
+             || db_check(L, webot_db_commit(L->db, p), "COMMIT");
+    if (failed) {
+        /* Rolled back (db_check did, or the connection is gone): the claim
+         * never happened, the results stay in L->done for the next try. */
+        for (i = 0; i < R.created->nelts; i++) {
+            drop_job(L, APR_ARRAY_IDX(R.created, i, ljob_t *));
+        }
+        return;
+    }
+    if (R.flushed) {
+        for (i = 0; i < L->done->nelts; i++) {
+            drop_job(L, APR_ARRAY_IDX(L->done, i, ljob_t *));
+        }
+        apr_array_clear(L->done);
+    }
+    for (i = 0; i < R.settled->nelts; i++) {
+        drop_job(L, APR_ARRAY_IDX(R.settled, i, ljob_t *));
+    }
+    st->claimed += (apr_uint64_t)R.claimed;
+    st->done += (apr_uint64_t)R.done;
+    st->failed += (apr_uint64_t)R.failed;
+    st->canceled += (apr_uint64_t)R.canceled;
+    st->rejected += (apr_uint64_t)R.rejected;
+    st->retries += (apr_uint64_t)R.retries;
+    if (R.claimed) {
+        st->last_claim = now;
+    }
+    L->next_due = tmin(L->next_due, R.due);
+    release_jobs(L, R.lost);
+    for (i = 0; i < R.start->nelts; i++) {
+        start_call(L, APR_ARRAY_IDX(R.start, i, ljob_t *), now);
     }
 }
 
@@ -1202,7 +1250,7 @@ static void loop_round(loop_t *L)
 {
     apr_time_t now = apr_time_now(), until, dl = 0;
     struct curl_waitfd wfd;
-    int nwfd = 0, still = 0, numfds = 0, free_slots;
+    int nwfd = 0, still = 0, numfds = 0, free_slots, do_claim;
     long timeout_ms;
 
     apr_pool_clear(L->iter);
@@ -1219,14 +1267,13 @@ static void loop_round(loop_t *L)
     }
     curl_multi_perform(L->multi, &still);
     reap(L);
-    if (L->db && L->done->nelts) {
-        flush(L, now);
-    }
-    free_slots = G.concurrency - (int)apr_hash_count(L->jobs);
-    if (L->db && !L->stopping && free_slots > 0
-        && (L->wake || L->more || now >= L->next_poll
-            || now >= L->next_due)) {
-        claim(L, now);
+    free_slots = G.concurrency - (int)apr_hash_count(L->jobs)
+                 + L->done->nelts;
+    do_claim = L->db && !L->stopping && free_slots > 0
+               && (L->wake || L->more || now >= L->next_poll
+                   || now >= L->next_due);
+    if (L->db && (L->done->nelts || do_claim)) {
+        round_tx(L, now, do_claim);
     }
     if (L->db && apr_hash_count(L->jobs)
         && (now >= L->next_renew
@@ -1318,7 +1365,7 @@ static void loop_end(loop_t *L)
 
     apr_pool_clear(L->iter);
     if (L->db && L->done->nelts) {
-        flush(L, apr_time_now());
+        round_tx(L, apr_time_now(), 0);
     }
     left = apr_array_make(L->iter, 8, sizeof(void *));
     for (hi = apr_hash_first(L->iter, L->jobs); hi; hi = apr_hash_next(hi)) {

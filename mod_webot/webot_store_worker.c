@@ -269,13 +269,17 @@ webot_dbrc_e webot_store_worker_reject(webot_db_t *db, apr_pool_t *p,
     webot_rows_t *rows;
     webot_dbrc_e rc;
 
+    int own = !db->in_tx;           /* else part of the caller's */
+
     *refunded = 0;
     APR_ARRAY_PUSH(one, webot_wmove_t *) = m;
-    if ((rc = webot_db_begin(db, p)) != WEBOT_DB_OK) {
+    if (own && (rc = webot_db_begin(db, p)) != WEBOT_DB_OK) {
         return rc;
     }
     if ((rc = webot_store_worker_move(db, p, owner, one)) != WEBOT_DB_OK) {
-        webot_db_rollback(db, p);
+        if (own) {
+            webot_db_rollback(db, p);
+        }
         return rc;
     }
     if (m->applied) {
@@ -283,17 +287,21 @@ webot_dbrc_e webot_store_worker_reject(webot_db_t *db, apr_pool_t *p,
         args[1] = webot_id_new(p, "ue_");
         args[2] = m->job_id;
         if (!args[1]) {
-            webot_db_rollback(db, p);
+            if (own) {
+                webot_db_rollback(db, p);
+            }
             return WEBOT_DB_ERROR;
         }
         if ((rc = webot_db_select(db, p, &ST_REFUND, &rows, 3, args))
             != WEBOT_DB_OK) {
-            webot_db_rollback(db, p);
+            if (own) {
+                webot_db_rollback(db, p);
+            }
             return rc;
         }
         *refunded = rows->n && to_ll(WEBOT_ROW(rows, 0, 0)) > 0;
     }
-    return webot_db_commit(db, p);
+    return own ? webot_db_commit(db, p) : WEBOT_DB_OK;
 }
 
 static const webot_stmt_t ST_RETRY = { "webot_worker_retry",
