@@ -263,4 +263,71 @@ SKIP: {
   is($res->{structuredContent}{error}{param}, 'id', 'a missing id: VALIDATION_ERROR on id');
 }
 
+# --- concurrency ------------------------------------------------------------------------------
+{
+  my @res = parallel(12, sub { my $r = mcp_tool($key, 'get_catalog', {});
+                               return $r && !$r->{isError} ? json_encode($r->{structuredContent}) : 'fail' });
+  is(scalar(grep { $_ ne 'fail' && json_decode($_) && ref json_decode($_)->{service_families} } @res), 12,
+     '12 parallel tools/call get_catalog all answer');
+}
+SKIP: {
+  skip 'no create_job tool yet', 3 unless $tool{create_job};
+  my $a2 = make_account(plan => 'agent_pro');
+  my $ik = idem_key();
+  my $args = { service_option => 'tone_rewrites_copy_polish', title => 'race', idempotency_key => $ik,
+               intake => { audience => 'a', brand_constraints => 'b', tone => 'c', delivery_format => 'd' } };
+  my @res = parallel(8, sub { my $r = mcp_tool($a2->{key}, 'create_job', $args);
+                              return $r ? json_encode($r) : 'no result' });
+  my (%ids, %codes);
+  for (@res) {
+    my $r = eval { json_decode($_) } or next;
+    if ($r->{isError}) { $codes{ $r->{structuredContent}{error}{code} }++ }
+    else { $ids{ $r->{structuredContent}{id} }++ }
+  }
+  is(scalar(keys %ids), 1, '8 parallel create_job calls with one idempotency_key: one job id')
+    or diag(explain \@res);
+  ok(!grep({ $_ ne 'IDEMPOTENCY_IN_PROGRESS' } keys %codes), 'the others replay or are told to retry')
+    or diag(explain \%codes);
+  my $acct_id = $a2->{account_id};
+  $acct_id =~ /^acct_[a-z0-9]+$/ or die 'bad account id';
+  is(psql_value("SELECT count(*) FROM jobs WHERE account_id = '$acct_id'"), 1, 'exactly one job row');
+}
+
+# --- dashboard sessions: cookie + CSRF, like every cookie-authenticated POST ---------------
+SKIP: {
+  my $owner = make_account(plan => 'both_team');
+  my $c = new_client();
+  my $login = $c->post('/api/v1/auth/login', json => { email => $owner->{email}, password => $owner->{password} });
+  skip 'no sign-in route yet', 4 unless $login->status == 200;
+  my $csrf = $login->json->{csrf_token};
+  $r = $c->post('/api/v1/mcp', json => rpc('ping'), headers => { Accept => 'application/json, text/event-stream' });
+  error_ok($r, 403, 'CSRF_FAILED', 'a session without X-CSRF-Token: 403 CSRF_FAILED');
+  $r = $c->post('/api/v1/mcp', json => rpc('tools/call', params => { name => 'get_catalog', arguments => {} }),
+                headers => { 'X-CSRF-Token' => $csrf });
+  is($r->status, 200, 'a session with X-CSRF-Token: 200');
+  ok($r->json && !$r->json->{result}{isError}, 'and tool calls work');
+  skip 'no get_me tool yet', 1 unless $tool{get_me};
+  $r = $c->post('/api/v1/mcp', json => rpc('tools/call', params => { name => 'get_me', arguments => {} }),
+                headers => { 'X-CSRF-Token' => $csrf });
+  is($r->json && $r->json->{result}{structuredContent}{auth}{method}, 'session', 'get_me sees the session');
+}
+
+# --- the database down: 503 with Retry-After, then back ------------------------------------
+{
+  pg_stop();
+  $r = mcp_post($key, rpc('tools/call', params => { name => 'get_catalog', arguments => {} }));
+  my $down = $r->status;
+  pg_start();
+  ok($down == 503, 'database down: 503 (the credential cannot be checked)') or diag($r->describe);
+  error_ok($r, 503, 'SERVICE_UNAVAILABLE', 'the contract body') if $down == 503;
+  ok($r->header('Retry-After'), 'with Retry-After') if $down == 503;
+  my $ok;
+  for (1 .. 20) {
+    my $res = mcp_tool($key, 'get_catalog', {});
+    if ($res && !$res->{isError}) { $ok = 1; last }
+    sleep 1;
+  }
+  ok($ok, 'after the database is back, tool calls work again');
+}
+
 done_testing;

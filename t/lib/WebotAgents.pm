@@ -18,10 +18,11 @@ use Exporter 'import';
 use Carp qw(croak);
 use File::Temp ();
 use POSIX ();
+use Time::HiRes ();
 use WebotTest;
 
 our @EXPORT = qw(mcp_post mcp_tool run_cmd node_ready node_bin openapi
-  doc_tools doc_operations);
+  doc_tools doc_operations parallel);
 
 my $id = 100;
 
@@ -49,6 +50,31 @@ sub mcp_tool {
   $last = $r;
   return undef unless $r->status == 200 && ref $r->json eq 'HASH';
   return $r->json->{result};
+}
+
+# parallel($n, sub { my $i = shift; ...; return $string }) -> list of the
+# strings, one per child process (all started before any finishes its work:
+# they wait on a common start time).
+sub parallel {
+  my ($n, $code) = @_;
+  my $dir = File::Temp->newdir;
+  my $start = Time::HiRes::time() + 0.5;
+  my @pids;
+  for my $i (1 .. $n) {
+    my $pid = fork // croak "fork: $!";
+    if (!$pid) {
+      my $wait = $start - Time::HiRes::time();
+      Time::HiRes::sleep($wait) if $wait > 0;
+      my $out = eval { $code->($i) } // "died: $@";
+      open my $fh, '>', "$dir/$i" or POSIX::_exit(1);
+      print {$fh} $out;
+      close $fh;
+      POSIX::_exit(0);
+    }
+    push @pids, $pid;
+  }
+  waitpid $_, 0 for @pids;
+  return map { local $/; open my $fh, '<', "$dir/$_" or return ''; scalar <$fh> } 1 .. $n;
 }
 
 sub openapi {

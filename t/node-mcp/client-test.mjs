@@ -146,6 +146,30 @@ if (has('create_job') && has('get_job')) {
       assert.ok(res.structuredContent.data.some((j) => j.id === job.id));
     });
   }
+  if (has('list_job_events')) {
+    await check('list_job_events: JSON events (never an SSE stream through MCP)', async () => {
+      const res = await client.callTool({ name: 'list_job_events', arguments: { id: job.id } });
+      assert.equal(res.isError, false, JSON.stringify(res.structuredContent));
+      assert.ok(res.structuredContent.data.length >= 1);
+      assert.equal(res.structuredContent.data[0].seq, 1);
+    });
+  }
+  if (has('cancel_job')) {
+    await check('cancel_job: canceled', async () => {
+      const res = await client.callTool({ name: 'cancel_job', arguments: { id: job.id, reason: 'SDK test' } });
+      assert.equal(res.isError, false, JSON.stringify(res.structuredContent));
+      assert.equal(res.structuredContent.status, 'canceled');
+    });
+  }
+  if (has('approve_job')) {
+    await check('approve_job on a canceled job: isError INVALID_STATE with details', async () => {
+      const res = await client.callTool({ name: 'approve_job', arguments: { id: job.id } });
+      assert.equal(res.isError, true);
+      const e = res.structuredContent.error;
+      assert.equal(e.code, 'INVALID_STATE');
+      assert.equal(e.details[0].status, 'canceled');
+    });
+  }
   if (otherKey) {
     await check("another account's key sees NOT_FOUND for the job", async () => {
       const o = connect(otherKey);
@@ -158,6 +182,22 @@ if (has('create_job') && has('get_job')) {
   }
 } else {
   skip('create_job / get_job', 'the jobs routes are not in the route table yet');
+}
+
+// every other tool whose route exists: its answer must match its published
+// outputSchema (the SDK validates structuredContent against it)
+const simple = {
+  get_me: {}, get_entitlements: {}, get_usage: {}, list_plans: {},
+  preflight_job: { service_option: 'tone_rewrites_copy_polish', intake: { tone: 'Warm' } },
+  presign_file_upload: { filename: 'notes.txt', content_type: 'text/plain', size_bytes: 12, purpose: 'job_input' },
+};
+for (const [name, args] of Object.entries(simple)) {
+  if (!has(name)) { skip(`${name}`, 'its route is not in the route table yet'); continue; }
+  await check(`${name}: structuredContent matches its outputSchema`, async () => {
+    const res = await client.callTool({ name, arguments: args });
+    assert.equal(res.isError, false, JSON.stringify(res.structuredContent));
+    assert.equal(typeof res.structuredContent, 'object');
+  });
 }
 
 await check('a key that is not valid cannot connect (401)', async () => {
