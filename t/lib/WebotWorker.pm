@@ -244,14 +244,14 @@ sub _httpd_bin {
 }
 
 # start_worker_httpd(name => N, executor => URL|'manual', conf => {Directive => value},
-#                    extra => 'raw config lines', allow => [regex, ...])
+#                    extra => 'raw config lines', allow => [regex, ...], port => N)
 sub start_worker_httpd {
   my (%o) = @_;
   my $name = $o{name} // 'w';
   my $dir = worker_test_dir() . "/httpd-$name-$$";
   make_path("$dir/run", "$dir/logs");
   system('chown', 'www-data:www-data', "$dir/run") if $> == 0;
-  my $port = free_port();
+  my $port = $o{port} // free_port();
   my %conf = (
     WebotWorker => 'On',
     WebotWorkerConcurrency => 8,
