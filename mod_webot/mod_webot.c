@@ -8,6 +8,8 @@
 
 #include <apr_strings.h>
 #include <apr_file_io.h>
+#include <apr_thread_cond.h>
+#include <apr_thread_mutex.h>
 #include <apr_lib.h>
 
 #include <ap_config.h>
@@ -15,6 +17,23 @@
 
 static APR_OPTIONAL_FN_TYPE(ap_dbd_open) *dbd_open_fn;
 static APR_OPTIONAL_FN_TYPE(ap_dbd_close) *dbd_close_fn;
+
+/* mod_dbd's ap_dbd_open waits forever once DBDMax connections are checked
+ * out. Request threads pass this per-process gate first: at most
+ * WebotDBMaxConnections at once, waiting at most WebotDBAcquireTimeout,
+ * then 503 SERVICE_UNAVAILABLE. Keep WebotDBMaxConnections <= DBDMax. */
+#define DBGATE_DEFAULT_MAX 10
+#define DBGATE_DEFAULT_TIMEOUT 5
+static struct {
+    apr_thread_mutex_t *mu;
+    apr_thread_cond_t *cv;
+    int in_use;
+    int max;
+    int waiting;
+    apr_interval_time_t timeout;
+} dbgate;
+static int dbgate_max = WEBOT_UNSET;
+static int dbgate_timeout = WEBOT_UNSET;
 
 /* --- configuration -------------------------------------------------- */
 
@@ -145,8 +164,10 @@ const char *webot_parse_directive_int(apr_pool_t *p, const char *directive,
                                       long long max, long long *out)
 {
     if (webot_parse_int(arg, min, max, out)) {
-        return apr_psprintf(p, "%s: \"%s\" is not an integer from %lld to "
-                            "%lld", directive, arg, min, max);
+        return apr_psprintf(p, "%s: \"%s\" is not an integer from %"
+                            APR_INT64_T_FMT " to %" APR_INT64_T_FMT,
+                            directive, arg, (apr_int64_t)min,
+                            (apr_int64_t)max);
     }
     return NULL;
 }
@@ -165,7 +186,37 @@ static const char *set_max_body(cmd_parms *cmd, void *d, const char *arg)
     return err;
 }
 
+static const char *set_db_max(cmd_parms *cmd, void *d, const char *arg)
+{
+    long long v;
+    const char *err = webot_parse_directive_int(cmd->pool,
+        "WebotDBMaxConnections", arg, 1, 10000, &v);
+    (void)d;
+    if (!err) {
+        dbgate_max = (int)v;
+    }
+    return err ? err : ap_check_cmd_context(cmd, GLOBAL_ONLY);
+}
+
+static const char *set_db_timeout(cmd_parms *cmd, void *d, const char *arg)
+{
+    long long v;
+    const char *err = webot_parse_directive_int(cmd->pool,
+        "WebotDBAcquireTimeout", arg, 1, 300, &v);
+    (void)d;
+    if (!err) {
+        dbgate_timeout = (int)v;
+    }
+    return err ? err : ap_check_cmd_context(cmd, GLOBAL_ONLY);
+}
+
 static const command_rec webot_cmds[] = {
+    AP_INIT_TAKE1("WebotDBMaxConnections", set_db_max, NULL, RSRC_CONF,
+                  "database connections request threads of one process "
+                  "may hold at once (keep <= DBDMax; default 10)"),
+    AP_INIT_TAKE1("WebotDBAcquireTimeout", set_db_timeout, NULL, RSRC_CONF,
+                  "seconds a request waits for a database connection "
+                  "before 503 (default 5)"),
     AP_INIT_TAKE1("WebotCatalogFile", set_catalog, NULL, RSRC_CONF,
                   "the JSON file of service families and plans"),
     AP_INIT_TAKE1("WebotSecretFile", set_secret, NULL, RSRC_CONF,
@@ -207,6 +258,75 @@ static int webot_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     return OK;
 }
 
+/* Process-wide directive values start over at every configuration read. */
+static int webot_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
+                            apr_pool_t *ptemp)
+{
+    (void)pconf;
+    (void)plog;
+    (void)ptemp;
+    dbgate_max = WEBOT_UNSET;
+    dbgate_timeout = WEBOT_UNSET;
+    return OK;
+}
+
+static void webot_child_init_dbgate(apr_pool_t *p, server_rec *s)
+{
+    dbgate.max = dbgate_max > 0 ? dbgate_max : DBGATE_DEFAULT_MAX;
+    dbgate.timeout = apr_time_from_sec(dbgate_timeout > 0
+                                       ? dbgate_timeout
+                                       : DBGATE_DEFAULT_TIMEOUT);
+    if (apr_thread_mutex_create(&dbgate.mu, APR_THREAD_MUTEX_DEFAULT, p)
+        != APR_SUCCESS
+        || apr_thread_cond_create(&dbgate.cv, p) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30004)
+                     "cannot create the database connection gate; requests "
+                     "will wait on mod_dbd without a time limit");
+        dbgate.mu = NULL;
+    }
+}
+
+/* Returns 1 when the caller may check out a connection. */
+static int dbgate_enter(void)
+{
+    apr_time_t deadline;
+    int ok = 1;
+
+    if (!dbgate.mu) {
+        return 1;
+    }
+    deadline = apr_time_now() + dbgate.timeout;
+    apr_thread_mutex_lock(dbgate.mu);
+    while (dbgate.in_use >= dbgate.max) {
+        apr_interval_time_t left = deadline - apr_time_now();
+        if (left <= 0) {
+            ok = 0;
+            break;
+        }
+        dbgate.waiting++;
+        apr_thread_cond_timedwait(dbgate.cv, dbgate.mu, left);
+        dbgate.waiting--;
+    }
+    if (ok) {
+        dbgate.in_use++;
+    }
+    apr_thread_mutex_unlock(dbgate.mu);
+    return ok;
+}
+
+static void dbgate_leave(void)
+{
+    if (!dbgate.mu) {
+        return;
+    }
+    apr_thread_mutex_lock(dbgate.mu);
+    dbgate.in_use--;
+    if (dbgate.waiting) {
+        apr_thread_cond_signal(dbgate.cv);
+    }
+    apr_thread_mutex_unlock(dbgate.mu);
+}
+
 static void webot_optional_fns(void)
 {
     dbd_open_fn = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
@@ -223,6 +343,7 @@ static apr_status_t release_dbd(void *data)
             webot_db_rollback(wr->db, wr->p);
         }
         dbd_close_fn(wr->r->server, wr->dbd);
+        dbgate_leave();
     }
     wr->dbd = NULL;
     wr->db = NULL;
@@ -237,7 +358,22 @@ webot_db_t *webot_req_db(webot_req_t *wr, webot_error_t **err)
     if (wr->db) {
         return wr->db;
     }
-    if (!dbd_open_fn || !(dbd = dbd_open_fn(wr->p, wr->r->server))) {
+    if (!dbd_open_fn) {
+        *err = webot_db_error(wr->p, WEBOT_DB_DOWN);
+        return NULL;
+    }
+    if (!dbgate_enter()) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, wr->r, APLOGNO(30005)
+                      "no database connection free within %d s "
+                      "(WebotDBMaxConnections %d); answering 503 "
+                      "(request_id %s)",
+                      (int)apr_time_sec(dbgate.timeout), dbgate.max,
+                      wr->request_id);
+        *err = webot_db_error(wr->p, WEBOT_DB_DOWN);
+        return NULL;
+    }
+    if (!(dbd = dbd_open_fn(wr->p, wr->r->server))) {
+        dbgate_leave();
         *err = webot_db_error(wr->p, WEBOT_DB_DOWN);
         return NULL;
     }
@@ -410,6 +546,8 @@ static void webot_register_hooks(apr_pool_t *p)
     ap_hook_optional_fn_retrieve(webot_optional_fns, NULL, NULL,
                                  APR_HOOK_MIDDLE);
     ap_hook_handler(webot_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_pre_config(webot_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(webot_child_init_dbgate, NULL, NULL, APR_HOOK_MIDDLE);
     webot_auth_register_hooks(p);
     webot_files_register_hooks(p);
     webot_billing_register_hooks(p);
