@@ -64,7 +64,10 @@ typedef struct webot_wmove_t {
     const char *job_id;
     const char *from;               /* the status it must still have */
     const char *to;
-    const char *deliverable;        /* JSON text to store, or NULL: keep */
+    const char *deliverable;        /* JSON text to store, or NULL: keep;
+                                     * to needs_review it waits in
+                                     * review_deliverable until staff
+                                     * release the job (006) */
     const char *last_error;         /* staff-only text, or NULL: keep */
     int release;                    /* drop the lease (a resting status) */
     int nevents;

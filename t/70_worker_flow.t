@@ -12,7 +12,7 @@ use WebotWorker;
 my $ex = start_standin();
 my $h = start_worker_httpd(name => 'flow', executor => $ex->url,
   conf => { WebotWorkerBackoff => '1 8', WebotWorkerMaxAttempts => 3 },
-  extra => 'WebotExecutor research_brief manual');
+  extra => 'WebotExecutor data_cleanup manual');
 my $acct = make_account(plan => 'agent_pro');
 
 sub types { [ map { $_->[1] } @{ events_of($_[0]) } ] }
@@ -48,15 +48,28 @@ subtest 'review_required from the executor and from the family' => sub {
   my ($a) = insert_jobs($acct, 1, title => 'mode=review');
   ok wait_for(sub { job_status($a) eq 'needs_review' }, 20), 'executor asks for review';
   is_deeply types($a), [qw(job.queued job.accepted job.running job.needs_review)], 'events';
-  like job_row($a)->{deliverable}, qr/Done: \Q$a\E/, 'deliverable stored for staff';
+  like psql_value("SELECT review_deliverable::text FROM jobs WHERE id = '$a'"), qr/Done: \Q$a\E/,
+    'deliverable stored for staff';
+  is job_row($a)->{deliverable}, '', 'not the job\'s deliverable yet';
+  my $r = api_get($h->url . "/api/v1/jobs/$a", key => $acct->{key});
+  is $r->json->{deliverable}, undef, 'the customer sees no deliverable before staff release';
   my ($rc, $out, $err) = webotctl('job', 'review', $a, '--release', '--note', 'looks fine');
   is $rc, 0, 'webotctl job review --release' or diag $err;
   is job_status($a), 'ready_for_customer_review', 'released to the customer';
   is types($a)->[-1], 'job.ready_for_customer_review', 'release event';
+  $r = api_get($h->url . "/api/v1/jobs/$a", key => $acct->{key});
+  is $r->json->{deliverable}{summary}, "Done: $a", 'the deliverable is shown from then on';
+
+  my $f = create_job($h->url, $acct, option => 'market_scan', title => 'mode=ok review family');
+  ok wait_for(sub { job_status($f->{id}) eq 'needs_review' }, 20),
+    'a review_required family goes to staff though the executor did not ask';
+  is scalar($ex->calls($f->{id})), 1, 'after one executor call';
+  ok psql_value("SELECT review_deliverable IS NOT NULL FROM jobs WHERE id = '$f->{id}'") eq 't',
+    'with its deliverable waiting for staff';
 };
 
 subtest 'manual executor: straight to staff review' => sub {
-  my ($m) = insert_jobs($acct, 1, option => 'market_scan', title => 'mode=ok manual');
+  my ($m) = insert_jobs($acct, 1, option => 'csv_normalization', title => 'mode=ok manual');
   ok wait_for(sub { job_status($m) eq 'needs_review' }, 20), 'needs_review';
   is_deeply types($m), [qw(job.queued job.accepted job.running job.needs_review)],
     'accepted, running, needs_review events';
