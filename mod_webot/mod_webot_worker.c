@@ -1585,26 +1585,17 @@ static int worker_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     return OK;
 }
 
-static int worker_post_config(apr_pool_t *pconf, apr_pool_t *plog,
-                              apr_pool_t *ptemp, server_rec *s)
+/* Checks that span directives; runs for `apachectl configtest` too. */
+static int worker_check_config(apr_pool_t *pconf, apr_pool_t *plog,
+                               apr_pool_t *ptemp, server_rec *s)
 {
-    APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *wd_get;
-    APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *wd_reg;
     webot_srv_cfg *sc = ap_get_module_config(s->module_config,
                                              &webot_module);
-    ap_watchdog_t *wd = NULL;
-    apr_shm_t *shm = NULL;
-    char host[256];
-    apr_status_t rv;
     int i, any_url = 0;
 
+    (void)pconf;
     (void)plog;
     (void)ptemp;
-    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
-        return OK;
-    }
-    w_dbd_open = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
-    w_dbd_close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
     for (i = 0; i < G.rules->nelts; i++) {
         const exec_rule_t *r = &APR_ARRAY_IDX(G.rules, i, exec_rule_t);
         any_url |= r->url != NULL;
@@ -1623,6 +1614,28 @@ static int worker_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                      "is not set: executor calls must be signed");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    return OK;
+}
+
+static int worker_post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                              apr_pool_t *ptemp, server_rec *s)
+{
+    APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *wd_get;
+    APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *wd_reg;
+    webot_srv_cfg *sc = ap_get_module_config(s->module_config,
+                                             &webot_module);
+    ap_watchdog_t *wd = NULL;
+    apr_shm_t *shm = NULL;
+    char host[256];
+    apr_status_t rv;
+
+    (void)plog;
+    (void)ptemp;
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+        return OK;
+    }
+    w_dbd_open = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
+    w_dbd_close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
     if (G.enabled == 0 || !sc->catalog || !sc->secret) {
         return OK;                  /* no worker in this instance */
     }
@@ -1742,6 +1755,7 @@ void webot_worker_register_hooks(apr_pool_t *p)
     static const char *const succ_wd[] = { "mod_watchdog.c", NULL };
     (void)p;
     ap_hook_pre_config(worker_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_config(worker_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(worker_post_config, NULL, succ_wd, APR_HOOK_MIDDLE);
     ap_hook_child_init(worker_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_stopping(worker_child_stopping, NULL, NULL,
