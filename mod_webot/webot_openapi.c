@@ -175,6 +175,32 @@ static json_t *parameters_of(build_t *b, const webot_route_t *rt)
     return params;
 }
 
+/* Headers of a success answer beyond X-Request-Id. */
+static void success_headers(const webot_route_t *rt, json_t *h)
+{
+    if (rt->auth == WEBOT_AUTH_REQUIRED) {
+        json_object_set_new(h, "RateLimit-Policy", json_pack(
+            "{s:s,s:{s:s},s:s}", "description", "The key's or session's "
+            "per-minute quota (draft-ietf-httpapi-ratelimit-headers).",
+            "schema", "type", "string", "example", "\"minute\";q=60;w=60"));
+        json_object_set_new(h, "RateLimit", json_pack(
+            "{s:s,s:{s:s},s:s}", "description", "What is left of it and "
+            "when the window resets.", "schema", "type", "string",
+            "example", "\"minute\";r=59;t=41"));
+    }
+    if (rt->flags & (WEBOT_RF_IDEMPOTENCY_REQ | WEBOT_RF_IDEMPOTENCY_OPT)) {
+        json_object_set_new(h, "Idempotent-Replayed", json_pack(
+            "{s:s,s:{s:s,s:[s]}}", "description", "Present when this answer "
+            "is the replay of an earlier request with the same "
+            "Idempotency-Key.", "schema", "type", "string", "enum", "true"));
+    }
+    if (rt->flags & WEBOT_RF_ETAG) {
+        json_object_set_new(h, "ETag", json_pack("{s:s,s:{s:s}}",
+            "description", "Entity tag; send it as If-None-Match to get 304.",
+            "schema", "type", "string"));
+    }
+}
+
 static json_t *operation(build_t *b, const webot_route_t *rt)
 {
     json_t *op = json_object(), *responses, *ok, *sch, *ex;
@@ -229,6 +255,7 @@ static json_t *operation(build_t *b, const webot_route_t *rt)
                    "headers", "X-Request-Id", "description",
                    "The request id (yours or a generated one).",
                    "schema", "type", "string");
+    success_headers(rt, json_object_get(ok, "headers"));
     if (sch && webot_json_str(sch, "contentMediaType")) {
         /* not JSON (the docs page): the schema names its media type */
         json_object_set_new(ok, "content", json_pack("{s:{s:o}}",

@@ -46,6 +46,47 @@ SKIP: {
   }
 }
 
+# --- completeness -------------------------------------------------------------------------
+ok(length($doc->{info}{title} // '') && length($doc->{info}{version} // '') && $doc->{info}{description},
+   'info: title, version, description');
+ok(ref $doc->{servers} eq 'ARRAY' && @{ $doc->{servers} }, 'servers');
+my %tagnames = map { ($_->{name} => 1) } grep { length($_->{description} // '') } @{ $doc->{tags} || [] };
+for my $want (qw(bearerKey sessionCookie csrfToken stripeSignature)) {
+  ok($doc->{components}{securitySchemes}{$want}, "security scheme $want");
+}
+{
+  my @bad;
+  for my $k (sort keys %ops) {
+    my $op = $ops{$k};
+    push @bad, "$k: tag not described in tags" unless $tagnames{ $op->{tags}[0] // '' };
+    if (my $rb = $op->{requestBody}) {
+      my ($media) = values %{ $rb->{content} || {} };
+      push @bad, "$k: request body without an example" unless $media && exists $media->{example};
+    }
+    my $resp = $op->{responses} || {};
+    push @bad, "$k: no 4xx response" unless grep { /^4\d\d$/ } keys %$resp;
+    for my $st (sort keys %$resp) {
+      my $media = $resp->{$st}{content} ? (values %{ $resp->{$st}{content} })[0] : undef;
+      my $json = $resp->{$st}{content} && $resp->{$st}{content}{'application/json'};
+      if ($st =~ /^2/ && $json && ($json->{schema}{format} // '') ne 'binary') {   # (bytes have none)
+        $media = $json;
+        push @bad, "$k: $st without an example" unless exists $media->{example};
+      }
+      if ($st =~ /^[45]/) {
+        push @bad, "$k: $st without examples" unless $media && %{ $media->{examples} || {} };
+      }
+    }
+    my ($ok) = grep { /^2/ } sort keys %$resp;
+    if (grep { $_->{bearerKey} } @{ $op->{security} || [] }) {
+      push @bad, "$k: no RateLimit headers on $ok"
+        unless $resp->{$ok}{headers}{RateLimit} && $resp->{$ok}{headers}{'RateLimit-Policy'};
+      push @bad, "$k: no 401" unless $resp->{401};
+    }
+  }
+  is_deeply(\@bad, [], 'every operation: tag, examples for requests and answers, 4xx, RateLimit and 401 when authenticated')
+    or diag(join "\n", @bad);
+}
+
 # --- drift: the route table's rows vs the document ------------------------------------
 my %mount = (API => '/api/v1', WEBHOOK => '/api/stripe/webhook', CHECKOUT => '/api/checkout/tier');
 my @rows;
