@@ -28,6 +28,9 @@ my %tools = doc_tools($doc);
 my ($worker, $base) = (undef, base_url());
 if (eval { require WebotWorker; WebotWorker->can('start_worker_httpd') }) {
   my $T = $ENV{WEBOT_TEST_DIR};
+  # the worker instances' config names a core dump directory
+  mkdir "$T/core" unless -d "$T/core";
+  system('chown', 'www-data:www-data', "$T/core") if $> == 0;
   $worker = eval {
     WebotWorker::start_worker_httpd(name => 'guides', executor => 'manual',
       extra => qq{<IfDirective WebotFileStore>\nWebotFileStore "$T/files"\n</IfDirective>});
