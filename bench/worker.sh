@@ -41,7 +41,7 @@ BENCH_PEERS=${BENCH_PEERS:-/tmp/webot-bench-peers}
 W=/tmp/webot-bench-worker
 OUT=${OUT:-$W/results-$(date +%Y%m%d-%H%M%S)}
 BUILD=$(webot_build_dir)
-SO=$BUILD/mod_webot.so
+SO=${WEBOT_SO:-$BUILD/mod_webot.so}
 CTL=$BUILD/webotctl
 [[ -f "$SO" && -x "$CTL" ]] || die "build first (make)"
 HTTPD=$(apxs -q SBINDIR)/$(apxs -q TARGET)
@@ -188,11 +188,11 @@ SQL
   t0=$t1
   local deadline; deadline=$(echo "$t0 + $TIMEOUT" | bc -l)
   while :; do
-    # the account's active-job counter (one row, kept by a trigger) is a
-    # cheap progress probe; the final count is taken once
-    [[ $(psql_db -c "SELECT active FROM job_counters WHERE account_id = '$ACCT'") == 0 ]] && break
+    # jobs still to do, counted on the worker's partial index (cheap, and
+    # cheaper as the queue drains); the final count is taken once
+    [[ $(psql_db -c "SELECT count(*) FROM jobs WHERE status IN ('queued','accepted','running')") == 0 ]] && break
     (( $(echo "$(date +%s.%N) > $deadline" | bc -l) )) && break
-    sleep 0.05
+    sleep 0.1
   done
   done_n=$(psql_db -c "SELECT count(*) FROM jobs WHERE status = 'ready_for_customer_review'")
   t1=$(date +%s.%N)

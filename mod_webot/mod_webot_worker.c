@@ -59,6 +59,7 @@
 #define HOUSEKEEP_LIMIT      1000
 #define UNGRACEFUL_DRAIN     apr_time_from_msec(1500)
 #define CHECK_MIN_GAP        apr_time_from_msec(250)
+#define BATCH_DELAY          apr_time_from_msec(2)
 #define FILE_URL_TTL_MIN     3600
 
 /* --- configuration (global: the worker is one per instance) ---------------- */
@@ -389,6 +390,7 @@ typedef struct loop_t {
                next_housekeep, next_due, last_check;
     apr_interval_time_t renew_every, connect_backoff;
     int wake, check_now, more, beat_starting;
+    apr_time_t pending_since;       /* results or free slots waiting */
     int db_was_down, warned_conninfo;
     int stopping;
     apr_time_t stop_started;
@@ -1239,6 +1241,12 @@ static void housekeep(loop_t *L, apr_time_t now)
     }
 }
 
+/* Results (or free slots) worth a round of their own. */
+static int batch_min(void)
+{
+    return G.concurrency >= 8 ? G.concurrency / 4 : 1;
+}
+
 static int mpm_stopping(void)
 {
     int st = AP_MPMQ_RUNNING;
@@ -1273,7 +1281,20 @@ static void loop_round(loop_t *L)
                && (L->wake || L->more || now >= L->next_poll
                    || now >= L->next_due);
     if (L->db && (L->done->nelts || do_claim)) {
-        round_tx(L, now, do_claim);
+        /* Batching: a round (one commit) waits up to BATCH_DELAY for more
+         * results while calls are in flight, unless a quarter of the
+         * slots is ready already. */
+        if (!L->pending_since) {
+            L->pending_since = now;
+        }
+        if (!L->ncalls || L->stopping || free_slots >= batch_min()
+            || now - L->pending_since >= BATCH_DELAY) {
+            round_tx(L, now, do_claim);
+            L->pending_since = 0;
+        }
+    }
+    else {
+        L->pending_since = 0;
     }
     if (L->db && apr_hash_count(L->jobs)
         && (now >= L->next_renew
@@ -1289,20 +1310,25 @@ static void loop_round(loop_t *L)
     drain_notifies(L);
 
     /* how long to wait */
-    free_slots = G.concurrency - (int)apr_hash_count(L->jobs);
+    free_slots = G.concurrency - (int)apr_hash_count(L->jobs)
+                 + L->done->nelts;
     until = now + apr_time_from_sec(1);
     if (!L->db) {
         until = tmin(until, L->next_connect);
     }
     else {
-        if (!L->stopping && free_slots > 0) {
-            if (L->wake || L->more) {
-                until = now;
+        int claim_due = !L->stopping && free_slots > 0
+                        && (L->wake || L->more || now >= L->next_poll
+                            || now >= L->next_due);
+        if (L->done->nelts || claim_due) {
+            if (!L->pending_since) {
+                L->pending_since = now;
             }
-            until = tmin(until, tmin(L->next_poll, L->next_due));
+            until = !L->ncalls || L->stopping || free_slots >= batch_min()
+                    ? now : tmin(until, L->pending_since + BATCH_DELAY);
         }
-        if (L->done->nelts) {
-            until = now;
+        else if (!L->stopping && free_slots > 0) {
+            until = tmin(until, tmin(L->next_poll, L->next_due));
         }
         if (apr_hash_count(L->jobs)) {
             until = tmin(until, L->check_now ? L->last_check + CHECK_MIN_GAP
