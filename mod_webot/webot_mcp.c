@@ -4,6 +4,7 @@
 
 #include <apr_strings.h>
 #include <apr_lib.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *const webot_mcp_versions[] = {
@@ -131,10 +132,34 @@ json_t *webot_mcp_result(json_t *id, json_t *result)
                      result ? result : json_object());
 }
 
+/* A JSON string of s; bytes that would not make valid UTF-8 (a message
+ * quoting a client's broken input, or a name cut inside a character) become
+ * '?'. New reference. */
+static json_t *text_json(const char *s)
+{
+    json_t *j = json_string(s ? s : "");
+    if (!j) {
+        apr_size_t n = strlen(s), i;
+        char *c = malloc(n + 1);
+        if (!c) {
+            return json_string("(unprintable)");
+        }
+        for (i = 0; i < n; i++) {
+            unsigned char b = (unsigned char)s[i];
+            c[i] = b >= 0x20 && b < 0x7f ? (char)b : '?';
+        }
+        c[n] = '\0';
+        j = json_string(c);
+        free(c);
+    }
+    return j;
+}
+
 json_t *webot_mcp_error(json_t *id, int code, const char *message,
                         json_t *data)
 {
-    json_t *e = json_pack("{s:i,s:s}", "code", code, "message", message);
+    json_t *e = json_pack("{s:i,s:o}", "code", code, "message",
+                          text_json(message));
     if (data) {
         json_object_set_new(e, "data", data);
     }
@@ -637,14 +662,16 @@ webot_error_t *webot_mcp_call_map(apr_pool_t *p, const webot_mcp_tool_t *t,
 
 json_t *webot_mcp_tool_result(int status, const char *body, apr_size_t len)
 {
-    json_t *parsed = NULL, *res;
+    json_t *parsed = NULL, *res, *text;
     int ok = status >= 200 && status < 300;
 
     if (body && len) {
         parsed = json_loadb(body, len, 0, NULL);
     }
-    res = json_pack("{s:[{s:s,s:s%}],s:b}", "content", "type", "text",
-                    "text", body ? body : "", body ? len : 0,
+    text = json_stringn(body ? body : "", body ? len : 0);
+    res = json_pack("{s:[{s:s,s:o}],s:b}", "content", "type", "text",
+                    "text", text ? text : json_string("(the answer was not "
+                                                      "valid UTF-8)"),
                     "isError", !ok);
     if (json_is_object(parsed)) {
         json_object_set_new(res, "structuredContent", parsed);

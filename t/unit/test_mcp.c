@@ -149,6 +149,24 @@ static void test_envelopes(void)
     ok(rc == WEBOT_RPC_PARSE_ERROR, "duplicate keys: -32700");
     rc = PARSE("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xff\"}");
     ok(rc == WEBOT_RPC_PARSE_ERROR, "bad UTF-8: -32700");
+    {
+        /* a syntax error whose token ends inside a UTF-8 character: the
+         * answer must still be a JSON-RPC error (found by fuzz_mcp) */
+        const char *split = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+                            "\"x\\u0\xd0\x9a\"}";
+        json_t *a;
+        rc = PARSE(split);
+        a = webot_json_own(P, webot_mcp_error(NULL, rc, why, NULL));
+        ok(rc == WEBOT_RPC_PARSE_ERROR && a
+           && json_integer_value(json_object_get(json_object_get(a, "error"),
+                                                 "code")) == -32700,
+           "a parse error quoting half a character is still an answer");
+        a = webot_json_own(P, webot_mcp_error(NULL, -32601, "Method not "
+                                              "found: \xe2\x9c", NULL));
+        ok(a && strstr(webot_json_str(json_object_get(a, "error"),
+                                      "message"), "found: ??"),
+           "a message cut inside a character is made printable");
+    }
     rc = PARSE("[]");
     ok(rc == WEBOT_RPC_INVALID_REQUEST, "empty batch: -32600");
     rc = PARSE("42");
