@@ -22,11 +22,15 @@ cd "$WEBOT_TOP"
 # Apache::Test keeps its state in this checkout (t/conf/httpd.conf, t/logs/
 # with the pid file and error_log): two runs in one checkout would stop or
 # clean each other's httpd. Runs of one checkout take turns.
-exec 8>"/tmp/webot-test-$(printf '%s' "$WEBOT_TOP" | sha256sum | cut -c1-16).lock"
+# The servers and the tests do not inherit the lock (8>&- below), so a
+# process a test leaks cannot keep it after this script ends.
+LOCK=/tmp/webot-test-$(printf '%s' "$WEBOT_TOP" | sha256sum | cut -c1-16).lock
+exec 8>>"$LOCK"
 if ! flock -n 8; then
-  log "another make test runs in $WEBOT_TOP: waiting for it (at most 15 min)"
-  flock -w 900 8 || die "the other make test in $WEBOT_TOP did not end within 15 min"
+  log "another make test runs in $WEBOT_TOP ($(cat "$LOCK" 2>/dev/null)): waiting for it (at most 40 min)"
+  flock -w 2400 8 || die "the other make test in $WEBOT_TOP ($(cat "$LOCK" 2>/dev/null)) did not end within 40 min"
 fi
+printf 'test.sh pid %s since %s\n' "$$" "$(date -u +%H:%M:%SZ)" >"$LOCK"
 
 BUILD=$(webot_build_dir)
 SO=$BUILD/mod_webot.so
@@ -66,7 +70,7 @@ PG_PORT=$(find_free_port $((55000 + RANDOM % 2000)))
 pg_cluster_init "$T/pg" "$PG_PORT" "$T/pgsock"
 for attempt in 1 2 3 4 5; do
   log "test PostgreSQL on 127.0.0.1:$PG_PORT ($T/pg)"
-  if as_pg "$(pg_bindir)/pg_ctl" -D "$T/pg" -l "$T/pg/server.log" -w -t 60 start >/dev/null; then break; fi
+  if as_pg "$(pg_bindir)/pg_ctl" -D "$T/pg" -l "$T/pg/server.log" -w -t 60 start >/dev/null 8>&-; then break; fi
   (( attempt < 5 )) || { tail -n 30 "$T/pg/server.log" >&2; die "PostgreSQL did not start"; }
   PG_PORT=$(find_free_port $((PG_PORT + 1)))
   pg_cluster_set_port "$T/pg" "$PG_PORT"
@@ -151,7 +155,7 @@ for attempt in 1 2 3; do
   perl t/TEST.PL -clean >/dev/null 2>&1 || true
   if perl t/TEST.PL -apxs "$APXS" -httpd "$HTTPD" -httpd_conf "$T/modules.conf" \
        -user "$RUN_USER" -group "$RUN_GROUP" -port "$port" -servername 127.0.0.1 \
-       -start-httpd; then
+       -start-httpd 8>&-; then
     break
   fi
   # a port taken between the check and httpd's bind: once more elsewhere
@@ -177,7 +181,7 @@ if [[ -z "${TEST_FILES:-}" ]]; then
   TEST_FILES=$(find t -name node_modules -prune -o -name '*.t' -type f -print | LC_ALL=C sort | tr '\n' ' ')
 fi
 # shellcheck disable=SC2086
-prove -I t/lib --timer ${PROVE_ARGS:-} $TEST_FILES || rc=1
+prove -I t/lib --timer ${PROVE_ARGS:-} $TEST_FILES 8>&- || rc=1
 
 log "stopping httpd"
 perl t/TEST.PL -stop-httpd >/dev/null 2>&1 || true
