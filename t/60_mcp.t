@@ -44,6 +44,12 @@ my ($host) = base_url() =~ m{^http://([^/]+)};
 $r = mcp_post($key, rpc('ping'), headers => { Origin => "http://$host" });
 is($r->status, 200, 'the same Origin is accepted') or diag($r->describe);
 
+my ($tls_host) = https_url() =~ m{^https://([^/]+)};
+$r = mcp_post($key, rpc('ping'), https => 1, headers => { Origin => "https://$tls_host" });
+is($r->status, 200, 'over TLS the https Origin of this server is accepted') or diag($r->describe);
+$r = mcp_post($key, rpc('ping'), https => 1, headers => { Origin => "http://$tls_host" });
+error_ok($r, 403, 'FORBIDDEN', 'over TLS an http Origin is foreign: 403');
+
 $r = mcp_post($key, rpc('ping'), headers => { 'MCP-Protocol-Version' => '1999-01-01' });
 $e = error_ok($r, 400, 'BAD_REQUEST', 'unsupported MCP-Protocol-Version: 400');
 like($e->{message} // '', qr/2025-06-18/, 'the message names the supported versions');

@@ -31,11 +31,12 @@ sub mcp_post {
   my ($key, $msg, %o) = @_;
   my %h = ('Accept' => 'application/json, text/event-stream',
            %{ $o{headers} || {} });
+  my @tls = $o{https} ? (https => 1) : ();
   if (ref $msg) {
-    return api_post('/api/v1/mcp', json => $msg, key => $key, headers => \%h,
+    return api_post('/api/v1/mcp', json => $msg, key => $key, headers => \%h, @tls,
                     $o{content_type} ? (content_type => $o{content_type}) : ());
   }
-  return api_post('/api/v1/mcp', body => $msg, key => $key, headers => \%h,
+  return api_post('/api/v1/mcp', body => $msg, key => $key, headers => \%h, @tls,
                   content_type => $o{content_type} // 'application/json');
 }
 
