@@ -84,6 +84,11 @@ for my $i (1 .. 6) {
 }
 is_503($down[0], 'database down: health on a new connection');
 is_503($down[1], 'database down: health on a connection kept alive from before');
+{
+  my $d = $down[0] && $down[0]{json} ? $down[0]{json}{error}{details} : [];
+  ok((grep { ($_->{component} // '') eq 'database' && ($_->{status} // '') eq 'unavailable' } @{ $d || [] }),
+     'database down: details name the database as unavailable');
+}
 my @codes = map { $_ ? $_->{status} : 'none' } @down;
 is_deeply([grep { $_ ne 503 } @codes], [], 'database down: every health request is 503 (' . join(',', @codes) . ')');
 ok(!grep({ $_->{status} >= 500 && $_->{status} != 503 } grep { $_ } @down), 'never a 500');
