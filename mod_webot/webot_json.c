@@ -27,9 +27,18 @@ json_t *webot_json_parse(apr_pool_t *p, const char *buf, apr_size_t len,
     json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);
     if (!j) {
         /* jansson's messages carry no input bytes beyond a token; keep the
-         * position, which helps a client find the fault. */
-        *why = apr_psprintf(p, "%s at line %d, column %d", err.text,
-                            err.line, err.column);
+         * position, which helps a client find the fault. The token may end
+         * inside a multi-byte character (fuzz_json_body finding): bytes
+         * outside printable ASCII become '?', so the reason can go into an
+         * error body (a JSON string must be UTF-8) and into logs. */
+        char *c;
+        *why = c = apr_psprintf(p, "%s at line %d, column %d", err.text,
+                                err.line, err.column);
+        for (; *c; c++) {
+            if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f) {
+                *c = '?';
+            }
+        }
         return NULL;
     }
     return webot_json_own(p, j);
