@@ -6,6 +6,8 @@
 #   make stop         stop the dev servers
 #   make test         unit tests + Apache::Test suite against throwaway servers
 #   make test-asan    the same, built with SANITIZE=address,undefined (build-san/)
+#   make fuzz         libFuzzer harnesses (fuzz/), FUZZ_SECONDS (60) each (build-fuzz/)
+#   make valgrind     the C unit tests under valgrind memcheck
 #   make bench        wrk: GET /api/v1/catalog vs a static file (bench/run.sh)
 #   make install      install module, a2enmod snippets, webotctl, sql (DESTDIR honoured)
 #
@@ -131,6 +133,23 @@ test: deps-test
 test-asan:
 	@$(MAKE) --no-print-directory test SANITIZE=address,undefined
 
+# libFuzzer harnesses (fuzz/fuzz.mk, clang, build-fuzz/), each run for
+# FUZZ_SECONDS; fails on any crash, leak or sanitizer report (docs/fuzzing.md).
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz valgrind
+fuzz:
+	$(DEPS) fuzz
+	@$(MAKE) --no-print-directory $(JOBS) -f fuzz/fuzz.mk
+	@FUZZ_SECONDS='$(FUZZ_SECONDS)' fuzz/run.sh
+
+# The C unit tests (plain build/) under valgrind memcheck: zero errors and
+# no definite leaks.
+valgrind:
+	$(DEPS) valgrind
+	@$(MAKE) --no-print-directory $(JOBS) WEBOT_NO_DEPS=1 SANITIZE= build \
+	  $(UNIT_SRC:t/unit/%.c=build/unit/%)
+	@scripts/valgrind.sh $(UNIT_SRC:t/unit/%.c=build/unit/%)
+
 # GET /api/v1/catalog vs the same bytes as a static file (bench/run.sh; it
 # starts the dev servers itself). Not part of make test.
 bench:
@@ -159,4 +178,4 @@ install-files:
 	fi
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages a make target needs, only when some are missing.
-#   scripts/deps.sh build|run|test ...
+#   scripts/deps.sh build|run|test|fuzz|valgrind ...
 # A warm machine (everything installed) never calls apt. Package services
 # (the system apache2 and postgresql) are not started by the installation:
 # we run our own servers on our own ports.
@@ -12,6 +12,8 @@ pkgs_run=(apache2 libaprutil1-dbd-pgsql postgresql postgresql-client openssl
           curl ca-certificates iproute2)
 pkgs_test=(libapache2-mod-perl2 libjson-pp-perl libwww-perl
            liblwp-protocol-https-perl)
+# make fuzz: clang with libFuzzer and the sanitizer runtimes (fuzz/)
+pkgs_fuzz=(clang libclang-rt-14-dev)
 
 want=()
 for set in "$@"; do
@@ -19,7 +21,9 @@ for set in "$@"; do
     build) want+=("${pkgs_build[@]}") ;;
     run)   want+=("${pkgs_build[@]}" "${pkgs_run[@]}") ;;
     test)  want+=("${pkgs_build[@]}" "${pkgs_run[@]}" "${pkgs_test[@]}") ;;
-    *) echo "usage: $0 build|run|test ..." >&2; exit 2 ;;
+    fuzz)  want+=("${pkgs_build[@]}" "${pkgs_fuzz[@]}") ;;
+    valgrind) want+=("${pkgs_build[@]}" valgrind) ;;
+    *) echo "usage: $0 build|run|test|fuzz|valgrind ..." >&2; exit 2 ;;
   esac
 done
 
