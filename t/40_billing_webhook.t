@@ -324,6 +324,22 @@ subtest 'links: unknown accounts, events before the link, manual grants' => sub 
   is(ent_row($acct2), undef, 'unknown lookup key: no entitlement');
 };
 
+subtest 'database down: 503, nothing kept, the retry applies' => sub {
+  my $acct = new_account();
+  my ($cus, $sub) = (rid('cus_'), rid('sub_'));
+  my $ev = stripe_event('checkout.session.completed', time,
+    session_object(account => $acct, customer => $cus, subscription => $sub));
+  my $id = json_decode($ev)->{id};
+  pg_stop();
+  my $r = eval { post_event($ev, signer => $si) };
+  pg_start();
+  my $e = error_ok($r, 503, 'SERVICE_UNAVAILABLE', 'PostgreSQL stopped: 503 (Stripe retries)');
+  ok(($r->header('Retry-After') // 0) > 0, 'Retry-After');
+  is(psql_value("SELECT count(*) FROM stripe_events WHERE id = '$id'"), 0, 'the event was not recorded');
+  $r = wait_for(sub { my $x = post_event($ev, signer => $si); $x->status == 200 ? $x : undef }, 20);
+  is($r && $r->json->{outcome}, 'applied', 'the redelivery is applied, not a duplicate');
+};
+
 done_testing;
 
 # parallel($n, $code) -> results of $code run in $n processes at once

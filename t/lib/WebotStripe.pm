@@ -64,6 +64,8 @@ sub standin { WebotStripe::Standin->start(@_) }
 # ---------------------------------------------------------------------------
 # httpd configuration through an included file and a graceful restart.
 
+our $CONFIGURED = 0;
+
 sub _conf_file { ($ENV{WEBOT_TEST_DIR} // croak 'WEBOT_TEST_DIR is not set') . '/stripe-standin.conf' }
 
 # stripe_configure($standin, key_file => ..., extra => "Directive ...\n"):
@@ -86,6 +88,7 @@ sub stripe_configure {
   open my $fh, '>', _conf_file() or croak _conf_file() . ": $!";
   print {$fh} $conf;
   close $fh;
+  $CONFIGURED = 1;
   httpd_graceful();
   Time::HiRes::sleep(0.3);
 }
@@ -93,6 +96,15 @@ sub stripe_configure {
 sub stripe_unconfigure {
   unlink _conf_file();
   httpd_graceful();
+  $CONFIGURED = 0;
+}
+
+# A test that dies half-way still leaves httpd without the stand-in.
+END {
+  if ($CONFIGURED) {
+    local $?;
+    eval { stripe_unconfigure() };
+  }
 }
 
 # ---------------------------------------------------------------------------
