@@ -249,8 +249,8 @@ sub start_worker_httpd {
   my (%o) = @_;
   my $name = $o{name} // 'w';
   my $dir = worker_test_dir() . "/httpd-$name-$$";
-  make_path("$dir/run", "$dir/logs");
-  system('chown', 'www-data:www-data', "$dir/run") if $> == 0;
+  make_path("$dir/run", "$dir/logs", "$ENV{WEBOT_TEST_DIR}/core");
+  system('chown', 'www-data:www-data', "$dir/run", "$ENV{WEBOT_TEST_DIR}/core") if $> == 0;
   my $port = $o{port} // free_port();
   my %conf = (
     WebotWorker => 'On',
