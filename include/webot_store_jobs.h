@@ -21,6 +21,7 @@ typedef struct webot_job_create_in_t {
     const char *job_id;
     const char *event_id;
     const char *usage_id;
+    const char *reject_id;          /* usage event of a refusal (groups) */
     const char *service_family;
     const char *service_option;
     const char *title;              /* NULL */
@@ -63,9 +64,21 @@ webot_dbrc_e webot_store_job_create(webot_db_t *db, apr_pool_t *p,
                                     const webot_job_create_in_t *in,
                                     webot_job_create_out_t *out);
 
-/* Wakes the worker (NOTIFY webot_jobs, payload the job id). */
-webot_dbrc_e webot_store_job_notify(webot_db_t *db, apr_pool_t *p,
-                                    const char *job_id);
+/* The two steps of a creation in a group's transaction (see
+ * webot_store_jobs.c): stage (REPLAY / IN_PROGRESS in out, or *staged),
+ * then guard (CREATED, QUOTA or ACTIVE_LIMIT; a refused item's staged rows
+ * are deleted). */
+webot_dbrc_e webot_store_job_stage(webot_db_t *db, apr_pool_t *p,
+                                   const webot_job_create_in_t *in,
+                                   webot_job_create_out_t *out, int *staged);
+webot_dbrc_e webot_store_job_guard(webot_db_t *db, apr_pool_t *p,
+                                   const webot_job_create_in_t *in,
+                                   webot_job_create_out_t *out);
+
+/* Wakes the worker: NOTIFY webot_jobs with each job id of the text[]
+ * literal ids_sql ("{job_a,job_b}"). */
+webot_dbrc_e webot_store_jobs_notify(webot_db_t *db, apr_pool_t *p,
+                                     const char *ids_sql);
 
 /* --- reading ------------------------------------------------------------- */
 

@@ -14,6 +14,7 @@
 
 #include <apr_strings.h>
 #include <apr_lib.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 #define EVENTS_MAX 1000         /* events in one JSON answer */
@@ -158,6 +159,170 @@ static int active_refusal(webot_req_t *wr, int active, int limit)
     return webot_send_error(wr, e);
 }
 
+/* --- group commit of creations ---------------------------------------------
+ *
+ * A creation locks its account's job counter from its quota check to its
+ * commit, and a commit waits for the disk: one account's creations run one
+ * after another, each paying a WAL flush. So the creations that arrive
+ * while one is running are run together, in one transaction on the
+ * connection of the thread that finds no group running (the leader). Each
+ * keeps its own statements and outcome (idempotency, quota, active limit
+ * are checked item by item, exactly as if they ran alone) and they share
+ * one commit and one flush: first every item is staged (its rows inserted,
+ * no lock another creation waits for), then the staged items are guarded
+ * in account order (counter locked, quota reserved or the item's rows
+ * removed and its refusal recorded), then the commit: the counter is
+ * locked only for the guards and the commit. The others wait for the
+ * leader. The account order makes groups of different processes lock
+ * accounts in the same order. If anything fails, every item of the group
+ * runs alone on its own connection: a creation that did commit is then
+ * found by its Idempotency-Key and replayed, so nothing is created twice. */
+
+#define GROUP_MAX 64
+
+enum { CR_QUEUED, CR_TAKEN, CR_DONE, CR_ALONE };
+
+typedef struct create_req {
+    const webot_job_create_in_t *in;
+    apr_pool_t *p;                  /* the waiting request's pool */
+    webot_job_create_out_t out;
+    webot_dbrc_e rc;
+    int state;
+    int staged;                     /* its rows are in the transaction */
+    unsigned long seq;              /* arrival order */
+    struct create_req *next;
+} create_req;
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    create_req *head, *tail;
+    int leading;
+    unsigned long seq;
+} group = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL,
+            0, 0 };
+
+static int by_account(const void *a, const void *b)
+{
+    const create_req *x = *(create_req *const *)a;
+    const create_req *y = *(create_req *const *)b;
+    int c = strcmp(x->in->account_id, y->in->account_id);
+    return c ? c : (x->seq < y->seq ? -1 : x->seq > y->seq);
+}
+
+/* Runs a group on the leader's connection; leaves every item CR_DONE (rc
+ * and out set; created jobs notified) or CR_ALONE. */
+static void run_group(webot_req_t *wr, webot_db_t *db, create_req **v, int n)
+{
+    apr_pool_t *tp;
+    const char *ids = NULL;
+    int i, ncreated = 0;
+
+    apr_pool_create(&tp, wr->p);
+    apr_pool_tag(tp, "webot_job_group");
+    if (n == 1) {
+        /* alone anyway: one statement, its own implicit transaction */
+        v[0]->rc = webot_store_job_create(db, v[0]->p, v[0]->in, &v[0]->out);
+        v[0]->state = CR_DONE;
+    }
+    else {
+        /* stage every item (no lock that other creations wait for), then
+         * guard the staged ones in account order, then one commit */
+        if (webot_db_begin(db, tp) != WEBOT_DB_OK) {
+            goto alone;
+        }
+        for (i = 0; i < n; i++) {
+            if (webot_store_job_stage(db, v[i]->p, v[i]->in, &v[i]->out,
+                                      &v[i]->staged) != WEBOT_DB_OK) {
+                goto failed;
+            }
+        }
+        qsort(v, (size_t)n, sizeof(*v), by_account);
+        for (i = 0; i < n; i++) {
+            if (v[i]->staged
+                && webot_store_job_guard(db, v[i]->p, v[i]->in, &v[i]->out)
+                   != WEBOT_DB_OK) {
+                goto failed;
+            }
+        }
+        if (webot_db_commit(db, tp) != WEBOT_DB_OK) {
+            goto alone;
+        }
+        for (i = 0; i < n; i++) {
+            v[i]->rc = WEBOT_DB_OK;
+            v[i]->state = CR_DONE;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        if (v[i]->rc == WEBOT_DB_OK
+            && v[i]->out.result == WEBOT_CREATE_CREATED) {
+            ids = ids ? apr_pstrcat(tp, ids, ",", v[i]->in->job_id, NULL)
+                      : v[i]->in->job_id;
+            ncreated++;
+        }
+    }
+    /* committed: wake the worker (a lost wake-up is covered by its poll) */
+    if (ncreated && webot_store_jobs_notify(db, tp,
+                        apr_pstrcat(tp, "{", ids, "}", NULL))
+                    != WEBOT_DB_OK) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, wr->r, APLOGNO(30200)
+                      "%d job(s) created but the worker was not notified "
+                      "(request_id %s)", ncreated, wr->request_id);
+    }
+    apr_pool_destroy(tp);
+    return;
+failed:
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, wr->r, APLOGNO(30201)
+                  "a group of %d job creations failed; each runs alone "
+                  "(request_id %s)", n, wr->request_id);
+    webot_db_rollback(db, tp);
+alone:
+    for (i = 0; i < n; i++) {
+        v[i]->state = CR_ALONE;
+    }
+    apr_pool_destroy(tp);
+}
+
+/* Queues me and waits until a group ran it (leading one if none runs). */
+static void create_grouped(webot_req_t *wr, webot_db_t *db, create_req *me)
+{
+    create_req *v[GROUP_MAX];
+    int n;
+
+    pthread_mutex_lock(&group.mu);
+    me->state = CR_QUEUED;
+    me->next = NULL;
+    me->seq = group.seq++;
+    if (group.tail) {
+        group.tail->next = me;
+    }
+    else {
+        group.head = me;
+    }
+    group.tail = me;
+    while (me->state == CR_QUEUED || me->state == CR_TAKEN) {
+        if (group.leading || me->state != CR_QUEUED) {
+            pthread_cond_wait(&group.cv, &group.mu);
+            continue;
+        }
+        group.leading = 1;
+        for (n = 0; group.head && n < GROUP_MAX; n++) {
+            v[n] = group.head;
+            v[n]->state = CR_TAKEN;
+            group.head = group.head->next;
+        }
+        if (!group.head) {
+            group.tail = NULL;
+        }
+        pthread_mutex_unlock(&group.mu);
+        run_group(wr, db, v, n);
+        pthread_mutex_lock(&group.mu);
+        group.leading = 0;
+        pthread_cond_broadcast(&group.cv);
+    }
+    pthread_mutex_unlock(&group.mu);
+}
+
 int webot_h_job_create(webot_req_t *wr)
 {
     webot_auth_t *a = wr->auth;
@@ -165,6 +330,7 @@ int webot_h_job_create(webot_req_t *wr)
     webot_error_t *err;
     webot_job_create_in_t in;
     webot_job_create_out_t out;
+    create_req cr;
     webot_job_t job;
     webot_db_t *db;
     webot_dbrc_e rc;
@@ -172,7 +338,7 @@ int webot_h_job_create(webot_req_t *wr)
     apr_time_t now;
     const char *key, *fp;
     char *body;
-    int bad;
+    int bad, alone;
 
     key = idem_key_of(wr, &bad);
     if (!key || bad) {
@@ -211,7 +377,8 @@ int webot_h_job_create(webot_req_t *wr)
     in.job_id = webot_id_new(wr->p, "job_");
     in.event_id = webot_id_new(wr->p, "evt_");
     in.usage_id = webot_id_new(wr->p, "ue_");
-    if (!in.job_id || !in.event_id || !in.usage_id) {
+    in.reject_id = webot_id_new(wr->p, "ue_");
+    if (!in.job_id || !in.event_id || !in.usage_id || !in.reject_id) {
         return webot_fail(wr, "INTERNAL_ERROR",
                           "An internal error occurred; it has been logged.");
     }
@@ -248,7 +415,15 @@ int webot_h_job_create(webot_req_t *wr)
     fp = webot_idem_fingerprint_hex(wr->p, "POST", "/jobs", wr->body);
     in.fingerprint_hex = fp;
 
-    rc = webot_store_job_create(db, wr->p, &in, &out);
+    memset(&cr, 0, sizeof(cr));
+    cr.in = &in;
+    cr.p = wr->p;
+    create_grouped(wr, db, &cr);
+    alone = cr.state == CR_ALONE;
+    rc = alone ? webot_store_job_create(db, wr->p, &in, &out) : cr.rc;
+    if (!alone) {
+        out = cr.out;
+    }
     if (rc == WEBOT_DB_ERROR) {
         /* A request with the same key committed between this statement's
          * snapshot and its claim of the key: the key's unique index
@@ -276,9 +451,10 @@ int webot_h_job_create(webot_req_t *wr)
     case WEBOT_CREATE_CREATED:
         break;
     }
-    /* committed: wake the worker (a lost wake-up is covered by its poll) */
-    if (webot_store_job_notify(db, wr->p, in.job_id) != WEBOT_DB_OK) {
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, wr->r, APLOGNO(30200)
+    if (alone && webot_store_jobs_notify(db, wr->p,
+                     apr_pstrcat(wr->p, "{", in.job_id, "}", NULL))
+                 != WEBOT_DB_OK) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, wr->r, APLOGNO(30202)
                       "job %s created but the worker was not notified "
                       "(request_id %s)", in.job_id, wr->request_id);
     }

@@ -64,6 +64,9 @@ static webot_job_row_t *read_job(apr_pool_t *p, webot_rows_t *rows, int i,
 
 /* --- creation ------------------------------------------------------------ */
 
+static void create_args(apr_pool_t *p, const webot_job_create_in_t *in,
+                        const char *args[20]);
+
 /* One statement, so one implicit transaction: nothing of a refused or
  * replayed request is written except the refusal's usage event.
  *   ex   the key's earlier record (replay / conflict)
@@ -74,8 +77,8 @@ static webot_job_row_t *read_job(apr_pool_t *p, webot_rows_t *rows, int i,
  *        and the quota guard see every committed job
  *   q    the quota guard: used + 1 only while used < limit
  *   j/e/u/i  the job, its first event, the usage event, the key's record
- *   r/rej    the refusal code (QUOTA_EXCEEDED wins) and its usage event
- * The trigger of sql/003_jobs.sql counts the new job in job_counters. */
+ *   n        the new job counted as active
+ *   r/rej    the refusal code (QUOTA_EXCEEDED wins) and its usage event */
 static const webot_stmt_t ST_CREATE = { "webot_jobs_create",
     "WITH arg AS (SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
     "  %s, %s, %s, %s, %s, %s, %s),"
@@ -119,6 +122,8 @@ static const webot_stmt_t ST_CREATE = { "webot_jobs_create",
     "   fingerprint, status, response_status, response_body, job_id)"
     "   SELECT $1, $2, 'POST /jobs', decode($3, 'hex'), 'done', 201, $20,"
     "   j.id FROM j),"
+    " n AS (UPDATE job_counters SET active = active + 1"
+    "   WHERE account_id = $1 AND EXISTS (SELECT 1 FROM j)),"
     " r AS (SELECT CASE"
     "   WHEN (SELECT got FROM l) IS NOT TRUE THEN NULL"
     "   WHEN NOT EXISTS (SELECT 1 FROM c) THEN NULL"
@@ -159,26 +164,7 @@ webot_dbrc_e webot_store_job_create(webot_db_t *db, apr_pool_t *p,
     webot_dbrc_e rc;
     int attempt;
 
-    args[0] = in->account_id;
-    args[1] = in->idem_key;
-    args[2] = in->fingerprint_hex;
-    args[3] = in->job_id;
-    args[4] = in->event_id;
-    args[5] = in->usage_id;
-    args[6] = in->service_family;
-    args[7] = in->service_option;
-    args[8] = in->title;
-    args[9] = in->intake_json;
-    args[10] = in->file_ids_sql;
-    args[11] = in->metadata_json;
-    args[12] = apr_itoa(p, in->max_revisions);
-    args[13] = in->period_start;
-    args[14] = in->period_end;
-    args[15] = apr_itoa(p, in->monthly_jobs);
-    args[16] = apr_itoa(p, in->max_active_jobs);
-    args[17] = in->created_at;
-    args[18] = in->event_message;
-    args[19] = in->response_body;
+    create_args(p, in, args);
 
     memset(out, 0, sizeof(*out));
     for (attempt = 0; ; attempt++) {
@@ -231,13 +217,202 @@ webot_dbrc_e webot_store_job_create(webot_db_t *db, apr_pool_t *p,
     }
 }
 
-static const webot_stmt_t ST_NOTIFY_JOBS = { "webot_jobs_notify",
-    "SELECT pg_notify('webot_jobs', %s)" };
+/* --- creation in two steps (groups) -----------------------------------------
+ * A group of creations runs in one transaction (mod_webot_jobs.c): first
+ * every item is staged (the key checked and claimed, the job, its event,
+ * its usage event and the key's record inserted: no lock another creation
+ * waits for), then every staged item is guarded in account order (the
+ * counter locked, the quota reserved, the job counted; a refused item's
+ * staged rows are deleted and its refusal recorded), then one commit. So
+ * the account's counter is locked only for the guards and the commit. */
 
-webot_dbrc_e webot_store_job_notify(webot_db_t *db, apr_pool_t *p,
-                                    const char *job_id)
+static const webot_stmt_t ST_STAGE = { "webot_jobs_stage",
+    "WITH arg AS (SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+    "  %s, %s, %s, %s, %s, %s, %s),"
+    /* the parameters of webot_jobs_create */
+    " ex AS (SELECT encode(fingerprint, 'hex') AS fp, status,"
+    "   response_status, response_body FROM idempotency_keys"
+    "   WHERE account_id = $1 AND key = $2),"
+    " l AS (SELECT pg_try_advisory_xact_lock("
+    "   hashtextextended($1 || ' ' || $2, 4242)) AS got"
+    "   WHERE NOT EXISTS (SELECT 1 FROM ex)),"
+    " j AS (INSERT INTO jobs (id, account_id, status, service_family,"
+    "   service_option, title, intake, file_ids, metadata, max_revisions,"
+    "   quota_period_start, event_seq, created_at, updated_at)"
+    "   SELECT $4, $1, 'queued', $7, $8, $9, $10::jsonb, $11::text[],"
+    "   $12::jsonb, $13::int, $14::timestamptz, 1, $18::timestamptz,"
+    "   $18::timestamptz FROM l WHERE l.got RETURNING id),"
+    " e AS (INSERT INTO job_events (id, job_id, account_id, seq, type,"
+    "   status, message, created_at)"
+    "   SELECT $5, j.id, $1, 1, 'job.queued', 'queued', $19,"
+    "   $18::timestamptz FROM j),"
+    " u AS (INSERT INTO usage_events (id, account_id, type, job_id,"
+    "   created_at) SELECT $6, $1, 'job.created', j.id, $18::timestamptz"
+    "   FROM j),"
+    " i AS (INSERT INTO idempotency_keys (account_id, key, route,"
+    "   fingerprint, status, response_status, response_body, job_id)"
+    "   SELECT $1, $2, 'POST /jobs', decode($3, 'hex'), 'done', 201, $20,"
+    "   j.id FROM j)"
+    " SELECT (SELECT fp FROM ex), (SELECT status FROM ex),"
+    "  (SELECT response_status FROM ex), (SELECT response_body FROM ex),"
+    "  (SELECT got FROM l), (SELECT id FROM j)" };
+
+static const webot_stmt_t ST_GUARD = { "webot_jobs_guard",
+    "WITH arg AS (SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s),"
+    /* $1 account $2 key $3 job $4 usage $5 period_start $6 period_end
+     * $7 quota $8 max_active $9 refusal usage id */
+    " c AS (SELECT active < $8::int AS ok, active FROM job_counters"
+    "   WHERE account_id = $1 FOR UPDATE),"
+    " q AS (INSERT INTO quota_periods AS qp (account_id, period_start,"
+    "   period_end, used)"
+    "   SELECT $1, $5::timestamptz, $6::timestamptz,"
+    "   CASE WHEN c.ok THEN 1 ELSE 0 END FROM c WHERE $7::int > 0"
+    "   ON CONFLICT (account_id, period_start) DO UPDATE"
+    "   SET used = qp.used + EXCLUDED.used"
+    "   WHERE qp.used < $7::int RETURNING used),"
+    " y AS (SELECT coalesce((SELECT ok FROM c), false)"
+    "   AND EXISTS (SELECT 1 FROM q) AS yes),"
+    " n AS (UPDATE job_counters SET active = active + 1"
+    "   WHERE account_id = $1 AND (SELECT yes FROM y)),"
+    " r AS (SELECT CASE"
+    "   WHEN NOT EXISTS (SELECT 1 FROM c) THEN NULL"
+    "   WHEN (SELECT yes FROM y) THEN NULL"
+    "   WHEN NOT EXISTS (SELECT 1 FROM q) THEN 'QUOTA_EXCEEDED'"
+    "   ELSE 'ACTIVE_JOB_LIMIT' END AS code),"
+    " dj AS (DELETE FROM jobs WHERE id = $3 AND account_id = $1"
+    "   AND (SELECT code FROM r) IS NOT NULL),"
+    " du AS (DELETE FROM usage_events WHERE id = $4"
+    "   AND (SELECT code FROM r) IS NOT NULL),"
+    " di AS (DELETE FROM idempotency_keys WHERE account_id = $1"
+    "   AND key = $2 AND (SELECT code FROM r) IS NOT NULL),"
+    " rej AS (INSERT INTO usage_events (id, account_id, type, code)"
+    "   SELECT $9, $1, 'request.rejected', r.code FROM r"
+    "   WHERE r.code IS NOT NULL)"
+    " SELECT (SELECT count(*) FROM c), (SELECT yes FROM y),"
+    "  (SELECT code FROM r),"
+    "  coalesce((SELECT used FROM q), (SELECT used FROM quota_periods"
+    "    WHERE account_id = $1 AND period_start = $5::timestamptz), 0),"
+    "  (SELECT active FROM c)" };
+
+static void create_args(apr_pool_t *p, const webot_job_create_in_t *in,
+                        const char *args[20])
 {
-    const char *args[1] = { job_id };
+    args[0] = in->account_id;
+    args[1] = in->idem_key;
+    args[2] = in->fingerprint_hex;
+    args[3] = in->job_id;
+    args[4] = in->event_id;
+    args[5] = in->usage_id;
+    args[6] = in->service_family;
+    args[7] = in->service_option;
+    args[8] = in->title;
+    args[9] = in->intake_json;
+    args[10] = in->file_ids_sql;
+    args[11] = in->metadata_json;
+    args[12] = apr_itoa(p, in->max_revisions);
+    args[13] = in->period_start;
+    args[14] = in->period_end;
+    args[15] = apr_itoa(p, in->monthly_jobs);
+    args[16] = apr_itoa(p, in->max_active_jobs);
+    args[17] = in->created_at;
+    args[18] = in->event_message;
+    args[19] = in->response_body;
+}
+
+webot_dbrc_e webot_store_job_stage(webot_db_t *db, apr_pool_t *p,
+                                   const webot_job_create_in_t *in,
+                                   webot_job_create_out_t *out, int *staged)
+{
+    const char *args[20];
+    webot_rows_t *rows;
+    webot_dbrc_e rc;
+
+    memset(out, 0, sizeof(*out));
+    *staged = 0;
+    create_args(p, in, args);
+    if ((rc = webot_db_select(db, p, &ST_STAGE, &rows, 20, args))
+        != WEBOT_DB_OK) {
+        return rc;
+    }
+    if (rows->n != 1 || rows->cols != 6) {
+        return WEBOT_DB_ERROR;
+    }
+    if (WEBOT_ROW(rows, 0, 0)) {
+        out->result = WEBOT_CREATE_REPLAY;
+        out->idem_fingerprint = WEBOT_ROW(rows, 0, 0);
+        out->idem_status = WEBOT_ROW(rows, 0, 1);
+        out->idem_response_status = to_int(WEBOT_ROW(rows, 0, 2));
+        out->idem_response_body = WEBOT_ROW(rows, 0, 3);
+    }
+    else if (!is_true(WEBOT_ROW(rows, 0, 4)) || !WEBOT_ROW(rows, 0, 5)) {
+        out->result = WEBOT_CREATE_IN_PROGRESS;
+    }
+    else {
+        *staged = 1;
+    }
+    return WEBOT_DB_OK;
+}
+
+webot_dbrc_e webot_store_job_guard(webot_db_t *db, apr_pool_t *p,
+                                   const webot_job_create_in_t *in,
+                                   webot_job_create_out_t *out)
+{
+    const char *args[9];
+    webot_rows_t *rows;
+    webot_dbrc_e rc;
+    int attempt;
+
+    args[0] = in->account_id;
+    args[1] = in->idem_key;
+    args[2] = in->job_id;
+    args[3] = in->usage_id;
+    args[4] = in->period_start;
+    args[5] = in->period_end;
+    args[6] = apr_itoa(p, in->monthly_jobs);
+    args[7] = apr_itoa(p, in->max_active_jobs);
+    args[8] = in->reject_id;
+    for (attempt = 0; ; attempt++) {
+        if ((rc = webot_db_select(db, p, &ST_GUARD, &rows, 9, args))
+            != WEBOT_DB_OK) {
+            return rc;
+        }
+        if (rows->n != 1 || rows->cols != 5) {
+            return WEBOT_DB_ERROR;
+        }
+        if (to_int(WEBOT_ROW(rows, 0, 0)) == 0) {
+            if (attempt > 0) {
+                return WEBOT_DB_ERROR;
+            }
+            if ((rc = webot_store_job_counters_ensure(db, p,
+                                                      in->account_id))
+                != WEBOT_DB_OK) {
+                return rc;
+            }
+            continue;
+        }
+        out->quota_used = to_int(WEBOT_ROW(rows, 0, 3));
+        out->active = to_int(WEBOT_ROW(rows, 0, 4));
+        if (is_true(WEBOT_ROW(rows, 0, 1))) {
+            out->result = WEBOT_CREATE_CREATED;
+        }
+        else if (WEBOT_ROW(rows, 0, 2)
+                 && !strcmp(WEBOT_ROW(rows, 0, 2), "QUOTA_EXCEEDED")) {
+            out->result = WEBOT_CREATE_QUOTA;
+        }
+        else {
+            out->result = WEBOT_CREATE_ACTIVE_LIMIT;
+        }
+        return WEBOT_DB_OK;
+    }
+}
+
+static const webot_stmt_t ST_NOTIFY_JOBS = { "webot_jobs_notify",
+    "SELECT count(pg_notify('webot_jobs', x)) FROM unnest(%s::text[]) x" };
+
+webot_dbrc_e webot_store_jobs_notify(webot_db_t *db, apr_pool_t *p,
+                                     const char *ids_sql)
+{
+    const char *args[1] = { ids_sql };
     webot_rows_t *rows;
     return webot_db_select(db, p, &ST_NOTIFY_JOBS, &rows, 1, args);
 }

@@ -4,10 +4,12 @@
 -- statuses queued, accepted and running (work not yet delivered; keep in
 -- step with webot_job_status_active() in mod_webot/webot_job.c). Counting
 -- them per creation would read every active job of the account, so the
--- count is kept in job_counters by a trigger on jobs, whoever moves a job
--- (the API, the worker, webotctl). Job creation locks the account's row
--- (SELECT ... FOR UPDATE) before it checks the count and the quota, so
--- creations of one account never pass the limits together.
+-- count is kept in job_counters: job creation (the API, the only writer of
+-- new jobs) locks the account's row (SELECT ... FOR UPDATE), checks the
+-- count and the quota, and adds the new job itself, so creations of one
+-- account never pass the limits together; every later status change,
+-- whoever makes it (the API, the worker, webotctl), is counted by the
+-- trigger below.
 CREATE TABLE job_counters (
     account_id  text PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
     active      integer NOT NULL DEFAULT 0
@@ -30,8 +32,8 @@ END $$;
 CREATE TRIGGER accounts_job_counters AFTER INSERT ON accounts
     FOR EACH ROW EXECUTE FUNCTION webot_job_counters_new_account();
 
--- +1 when a job enters an active status, -1 when it leaves one (never
--- below 0: a counter must not make a worker's move fail).
+-- +1 when a job enters an active status again (a revision), -1 when it
+-- leaves one (never below 0: a counter must not make a worker's move fail).
 CREATE FUNCTION webot_job_counters_move() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -51,16 +53,10 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE TRIGGER jobs_counters_insert AFTER INSERT ON jobs
-    FOR EACH ROW WHEN (NEW.status IN ('queued','accepted','running'))
-    EXECUTE FUNCTION webot_job_counters_move();
 CREATE TRIGGER jobs_counters_update AFTER UPDATE OF status ON jobs
     FOR EACH ROW WHEN ((OLD.status IN ('queued','accepted','running'))
                        IS DISTINCT FROM
                        (NEW.status IN ('queued','accepted','running')))
-    EXECUTE FUNCTION webot_job_counters_move();
-CREATE TRIGGER jobs_counters_delete AFTER DELETE ON jobs
-    FOR EACH ROW WHEN (OLD.status IN ('queued','accepted','running'))
     EXECUTE FUNCTION webot_job_counters_move();
 
 -- The customer's reason for a cancel (POST /jobs/{id}/cancel {"reason"}),
