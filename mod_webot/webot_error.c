@@ -3,6 +3,7 @@
 #include "webot_json.h"
 
 #include <apr_strings.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define ENT "GET /api/v1/entitlements"
@@ -101,15 +102,49 @@ void webot_error_add_param(apr_pool_t *p, webot_error_t *e,
     }
 }
 
-json_t *webot_error_json(const webot_error_t *e, const char *request_id)
+static json_t *error_body(const webot_error_t *e, const char *request_id,
+                          const char *message, const char *param)
 {
     json_t *err = json_pack("{s:s,s:s,s:s?,s:s,s:s?,s:s?,s:o}",
         "code", e->code,
-        "message", e->message ? e->message : "",
+        "message", message ? message : "",
         "request_id", request_id,
         "suggested_action", e->suggested_action ? e->suggested_action : "none",
         "suggested_endpoint", e->suggested_endpoint,
-        "param", e->param,
+        "param", param,
         "details", e->details ? json_incref(e->details) : json_array());
-    return json_pack("{s:o}", "error", err);
+    return err ? json_pack("{s:o}", "error", err) : NULL;
+}
+
+/* printable ASCII copy ('?' for anything else), malloc'd */
+static char *ascii_copy(const char *s)
+{
+    char *out, *c;
+    if (!s || !(out = strdup(s))) {
+        return NULL;
+    }
+    for (c = out; *c; c++) {
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f) {
+            *c = '?';
+        }
+    }
+    return out;
+}
+
+json_t *webot_error_json(const webot_error_t *e, const char *request_id)
+{
+    json_t *body = error_body(e, request_id, e->message, e->param);
+    char *m, *prm;
+
+    if (body) {
+        return body;
+    }
+    /* A string was not UTF-8 (a message quoting client bytes): the answer
+     * must still be the contract's body. */
+    m = ascii_copy(e->message);
+    prm = ascii_copy(e->param);
+    body = error_body(e, request_id, m, prm);
+    free(m);
+    free(prm);
+    return body;
 }
