@@ -3,13 +3,17 @@
  * paths, effective limits with the per-account overrides applied). Core:
  * no httpd, no SQL; the store (webot_store_auth.h) fills webot_ent_t.
  *
- * The quota period itself is computed by the database function
- * webot_quota_period_start() and _end() (sql/002_identity.sql, inlined by
- * PostgreSQL) inside the gate's query, so
- * that the period and the quota row it keys are read in one round trip:
+ * The quota period (one rule, two implementations that the tests hold
+ * equal: webot_quota_period() here, used by the access gate, and the SQL
+ * functions webot_quota_period_start() / _end() of sql/002_identity.sql for
+ * statements that need it inside the database):
  *   - Stripe entitlements: the stored current period (from webhooks);
  *   - manual grants: monthly periods anchored at entitlements.period_start,
- *     the one containing now (UTC month arithmetic, counted from the anchor).
+ *     the one containing now: [anchor + k months, anchor + (k+1) months) in
+ *     UTC, with PostgreSQL's month arithmetic (the day is clamped to the
+ *     month's last day: Jan 31 + 1 month = Feb 28/29), always counted from
+ *     the anchor so that short months never shift later periods.
+ * quota_periods rows are keyed by (account_id, that period_start).
  */
 #ifndef WEBOT_ENTITLEMENT_H
 #define WEBOT_ENTITLEMENT_H
@@ -44,6 +48,14 @@ typedef struct webot_ent_t {
     int quota_used;                 /* quota_periods.used of that period */
     apr_time_t now;                 /* the database's now() */
 } webot_ent_t;
+
+/* t + months in UTC, PostgreSQL's way (day clamped to the month's end). */
+apr_time_t webot_add_months(apr_time_t t, int months);
+/* The quota period containing `at` (rule above); source "stripe" gives
+ * [anchor, stored_end). */
+void webot_quota_period(const char *source, apr_time_t anchor,
+                        apr_time_t stored_end, apr_time_t at,
+                        apr_time_t *start, apr_time_t *end);
 
 /* What the entitlement means now. */
 typedef struct webot_ent_view_t {

@@ -73,6 +73,63 @@ const char *webot_scopes_csv(apr_pool_t *p, unsigned scopes)
     return out;
 }
 
+static int days_in_month(int year, int mon0)
+{
+    static const int d[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    return mon0 == 1 && leap ? 29 : d[mon0];
+}
+
+apr_time_t webot_add_months(apr_time_t t, int months)
+{
+    apr_time_exp_t x;
+    apr_time_t out;
+    int m, y, usec;
+
+    apr_time_exp_gmt(&x, t);
+    usec = x.tm_usec;
+    m = x.tm_mon + months;
+    y = x.tm_year + 1900 + (m >= 0 ? m / 12 : -((11 - m) / 12));
+    m = ((m % 12) + 12) % 12;
+    x.tm_year = y - 1900;
+    x.tm_mon = m;
+    if (x.tm_mday > days_in_month(y, m)) {
+        x.tm_mday = days_in_month(y, m);
+    }
+    x.tm_usec = 0;
+    x.tm_gmtoff = 0;
+    x.tm_isdst = 0;
+    if (apr_time_exp_gmt_get(&out, &x) != APR_SUCCESS) {
+        return t;
+    }
+    return out + usec;
+}
+
+void webot_quota_period(const char *source, apr_time_t anchor,
+                        apr_time_t stored_end, apr_time_t at,
+                        apr_time_t *start, apr_time_t *end)
+{
+    apr_time_exp_t a, n;
+    int k;
+
+    if (source && !strcmp(source, "stripe")) {
+        *start = anchor;
+        *end = stored_end;
+        return;
+    }
+    k = 0;
+    if (at >= anchor) {
+        apr_time_exp_gmt(&a, anchor);
+        apr_time_exp_gmt(&n, at);
+        k = (n.tm_year - a.tm_year) * 12 + (n.tm_mon - a.tm_mon);
+        if (webot_add_months(anchor, k) > at) {
+            k--;
+        }
+    }
+    *start = webot_add_months(anchor, k);
+    *end = webot_add_months(anchor, k + 1);
+}
+
 static int pick(int override, int plan_value)
 {
     return override >= 0 ? override : plan_value;

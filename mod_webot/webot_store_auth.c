@@ -4,60 +4,70 @@
 #include <apr_strings.h>
 #include <string.h>
 
-/* Epoch microseconds and RFC 3339 (whole seconds, UTC) of a timestamptz. */
-#define US(x)  "(extract(epoch FROM " x ") * 1000000)::bigint"
+/* Epoch microseconds and RFC 3339 (whole seconds, UTC) of a timestamptz.
+ * date_part (float8) instead of extract (numeric): cheaper, and exact
+ * here: the microsecond count is below 2^53 and ::bigint rounds to the
+ * nearest integer, which undoes the division by 1e6. */
+#define US(x)  "(date_part('epoch', " x ") * 1000000)::bigint"
 #define RFC(x) "to_char(" x " AT TIME ZONE 'UTC', " \
                "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
-/* The account and entitlement columns of both credential lookups (16
+/* The account and entitlement columns of both credential lookups (17
  * columns, in the order read by read_tail), and their joins; the
- * credential's CTE must expose account_id. */
+ * credential's table is aliased c and has account_id. Read-only and plain:
+ * times as epoch microseconds, the quota period computed in C
+ * (webot_quota_period), the latest quota row that has begun read alongside
+ * (it is the current period's when its start matches). */
 #define TAIL_COLS \
-    "a.id, a.name, " RFC("a.created_at") ", " \
+    "a.id, a.name, " US("a.created_at") ", " \
     "e.plan_id, e.status, e.source, " \
     US("e.expires_at") ", " US("e.past_due_since") ", " \
-    US("e.updated_at") ", " \
-    US("qp.period_start") ", " US("qp.period_end") ", " \
+    US("e.updated_at") ", " US("e.period_start") ", " US("e.period_end") ", " \
     "e.monthly_jobs, e.max_active_jobs, e.rate_limit_per_minute, " \
-    "coalesce(q.used, 0), " US("now()") " "
-#define TAIL_NCOLS 16
+    US("q.period_start") ", q.used, " US("now()") " "
+#define TAIL_NCOLS 17
 #define TAIL_JOINS \
     "JOIN accounts a ON a.id = c.account_id " \
     "LEFT JOIN entitlements e ON e.account_id = a.id " \
-    "LEFT JOIN LATERAL (SELECT webot_quota_period_start(e.source," \
-    "  e.period_start, e.period_end, now()) AS period_start," \
-    "  webot_quota_period_end(e.source, e.period_start, e.period_end," \
-    "  now()) AS period_end) qp ON true " \
-    "LEFT JOIN quota_periods q ON q.account_id = a.id " \
-    "  AND q.period_start = qp.period_start "
+    "LEFT JOIN LATERAL (SELECT period_start, used FROM quota_periods" \
+    "  WHERE account_id = a.id AND period_start <= now()" \
+    "  ORDER BY period_start DESC LIMIT 1) q ON true "
 
 static const webot_stmt_t ST_AUTH_KEY = { "webot_auth_key",
-    "WITH c AS (SELECT id, account_id, prefix, scopes, key_hash"
-    "  FROM api_keys WHERE key_hash = decode(%s, 'hex')"
-    "  AND revoked_at IS NULL),"
-    " touch AS (UPDATE api_keys SET last_used_at = now() WHERE id ="
-    "  (SELECT x.id FROM api_keys x JOIN c ON x.id = c.id"
-    "   WHERE x.last_used_at IS NULL"
-    "   OR x.last_used_at < now() - interval '1 minute'"
-    "   FOR UPDATE OF x SKIP LOCKED) RETURNING 1) "
     "SELECT c.id, c.prefix, array_to_string(c.scopes, ','),"
-    " encode(c.key_hash, 'hex'), " TAIL_COLS
-    "FROM c " TAIL_JOINS };
+    " encode(c.key_hash, 'hex'),"
+    " (c.last_used_at IS NULL"
+    "  OR c.last_used_at < now() - interval '1 minute'), " TAIL_COLS
+    "FROM api_keys c " TAIL_JOINS
+    "WHERE c.key_hash = decode(%s, 'hex') AND c.revoked_at IS NULL" };
+
+/* At most once a minute per key; concurrent requests skip a row another
+ * one is updating; an asynchronous commit (no fsync wait on the request
+ * path, a lost last_used_at on a crash is harmless). */
+static const webot_stmt_t ST_TOUCH_KEY = { "webot_touch_key",
+    "WITH s AS (SELECT set_config('synchronous_commit', 'off', true)) "
+    "UPDATE api_keys SET last_used_at = now() FROM s WHERE id ="
+    " (SELECT id FROM api_keys WHERE id = %s AND (last_used_at IS NULL"
+    "  OR last_used_at < now() - interval '1 minute')"
+    "  FOR UPDATE SKIP LOCKED)" };
 
 static const webot_stmt_t ST_AUTH_SESSION = { "webot_auth_session",
-    "WITH c AS (SELECT id, user_id, account_id, csrf_hash, token_hash"
-    "  FROM sessions WHERE token_hash = decode(%s, 'hex')"
-    "  AND ended_at IS NULL AND expires_at > now()"
-    "  AND idle_expires_at > now()),"
-    " touch AS (UPDATE sessions SET last_seen_at = now(),"
-    "  idle_expires_at = least(expires_at,"
-    "    now() + make_interval(secs => %s::int)) WHERE id ="
-    "  (SELECT x.id FROM sessions x JOIN c ON x.id = c.id"
-    "   WHERE x.last_seen_at < now() - interval '1 minute'"
-    "   FOR UPDATE OF x SKIP LOCKED) RETURNING 1) "
     "SELECT c.id, encode(c.csrf_hash, 'hex'), encode(c.token_hash, 'hex'),"
-    " u.id, u.email, u.role, " TAIL_COLS
-    "FROM c JOIN users u ON u.id = c.user_id " TAIL_JOINS };
+    " u.id, u.email, u.role,"
+    " c.last_seen_at < now() - interval '1 minute', " TAIL_COLS
+    "FROM sessions c JOIN users u ON u.id = c.user_id " TAIL_JOINS
+    "WHERE c.token_hash = decode(%s, 'hex') AND c.ended_at IS NULL"
+    " AND c.expires_at > now() AND c.idle_expires_at > now()" };
+
+/* Slides the idle expiry, at most once a minute per session. */
+static const webot_stmt_t ST_TOUCH_SESSION = { "webot_touch_session",
+    "WITH s AS (SELECT set_config('synchronous_commit', 'off', true)) "
+    "UPDATE sessions SET last_seen_at = now(),"
+    " idle_expires_at = least(expires_at,"
+    "  now() + make_interval(secs => %s::int)) FROM s WHERE id ="
+    " (SELECT id FROM sessions WHERE id = %s"
+    "  AND last_seen_at < now() - interval '1 minute'"
+    "  FOR UPDATE SKIP LOCKED)" };
 
 static apr_time_t us_of(const char *v)
 {
@@ -69,13 +79,15 @@ static int int_or(const char *v, int dflt)
     return v ? atoi(v) : dflt;
 }
 
-static void read_tail(webot_principal_t *pr, webot_rows_t *rows, int col)
+static void read_tail(apr_pool_t *p, webot_principal_t *pr,
+                      webot_rows_t *rows, int col)
 {
     webot_ent_t *e = &pr->ent;
+    apr_time_t qstart;
 #define C(i) WEBOT_ROW(rows, 0, col + (i))
     pr->account_id = C(0);
     pr->account_name = C(1);
-    pr->account_created_at = C(2);
+    pr->account_created_at = webot_time_rfc3339(p, us_of(C(2)), 0);
     e->present = C(4) != NULL;
     e->plan_id = C(3);
     e->status = C(4);
@@ -83,13 +95,17 @@ static void read_tail(webot_principal_t *pr, webot_rows_t *rows, int col)
     e->expires_at = us_of(C(6));
     e->past_due_since = us_of(C(7));
     e->updated_at = us_of(C(8));
-    e->period_start = us_of(C(9));
-    e->period_end = us_of(C(10));
     e->ovr_monthly_jobs = int_or(C(11), -1);
     e->ovr_max_active_jobs = int_or(C(12), -1);
     e->ovr_rate_limit = int_or(C(13), -1);
-    e->quota_used = int_or(C(14), 0);
-    e->now = us_of(C(15));
+    qstart = us_of(C(14));
+    e->now = us_of(C(16));
+    if (e->present) {
+        webot_quota_period(e->source, us_of(C(9)), us_of(C(10)), e->now,
+                           &e->period_start, &e->period_end);
+        /* the latest quota row is this period's, or this period has none */
+        e->quota_used = C(15) && qstart == e->period_start ? atoi(C(15)) : 0;
+    }
 #undef C
 }
 
@@ -105,7 +121,7 @@ webot_dbrc_e webot_store_auth_key(webot_db_t *db, apr_pool_t *p,
     *out = NULL;
     args[0] = webot_hex(p, hash, WEBOT_SHA256_LEN);
     rc = webot_db_select(db, p, &ST_AUTH_KEY, &rows, 1, args);
-    if (rc != WEBOT_DB_OK || rows->n < 1 || rows->cols != 4 + TAIL_NCOLS) {
+    if (rc != WEBOT_DB_OK || rows->n < 1 || rows->cols != 5 + TAIL_NCOLS) {
         return rc;
     }
     pr = apr_pcalloc(p, sizeof(*pr));
@@ -113,7 +129,14 @@ webot_dbrc_e webot_store_auth_key(webot_db_t *db, apr_pool_t *p,
     pr->key_prefix = WEBOT_ROW(rows, 0, 1);
     pr->scopes_csv = WEBOT_ROW(rows, 0, 2);
     pr->hash_hex = WEBOT_ROW(rows, 0, 3);
-    read_tail(pr, rows, 4);
+    read_tail(p, pr, rows, 5);
+    if (WEBOT_ROW(rows, 0, 4) && WEBOT_ROW(rows, 0, 4)[0] == 't') {
+        const char *targs[1] = { pr->key_id };
+        rc = webot_db_exec(db, p, &ST_TOUCH_KEY, NULL, 1, targs);
+        if (rc != WEBOT_DB_OK) {
+            return rc;
+        }
+    }
     *out = pr;
     return WEBOT_DB_OK;
 }
@@ -122,16 +145,15 @@ webot_dbrc_e webot_store_auth_session(webot_db_t *db, apr_pool_t *p,
                                       const unsigned char hash[WEBOT_SHA256_LEN],
                                       int idle_secs, webot_principal_t **out)
 {
-    const char *args[2];
+    const char *args[1];
     webot_rows_t *rows;
     webot_principal_t *pr;
     webot_dbrc_e rc;
 
     *out = NULL;
     args[0] = webot_hex(p, hash, WEBOT_SHA256_LEN);
-    args[1] = apr_itoa(p, idle_secs);
-    rc = webot_db_select(db, p, &ST_AUTH_SESSION, &rows, 2, args);
-    if (rc != WEBOT_DB_OK || rows->n < 1 || rows->cols != 6 + TAIL_NCOLS) {
+    rc = webot_db_select(db, p, &ST_AUTH_SESSION, &rows, 1, args);
+    if (rc != WEBOT_DB_OK || rows->n < 1 || rows->cols != 7 + TAIL_NCOLS) {
         return rc;
     }
     pr = apr_pcalloc(p, sizeof(*pr));
@@ -141,7 +163,16 @@ webot_dbrc_e webot_store_auth_session(webot_db_t *db, apr_pool_t *p,
     pr->user_id = WEBOT_ROW(rows, 0, 3);
     pr->email = WEBOT_ROW(rows, 0, 4);
     pr->role = WEBOT_ROW(rows, 0, 5);
-    read_tail(pr, rows, 6);
+    read_tail(p, pr, rows, 7);
+    if (WEBOT_ROW(rows, 0, 6) && WEBOT_ROW(rows, 0, 6)[0] == 't') {
+        const char *targs[2];
+        targs[0] = apr_itoa(p, idle_secs);
+        targs[1] = pr->session_id;
+        rc = webot_db_exec(db, p, &ST_TOUCH_SESSION, NULL, 2, targs);
+        if (rc != WEBOT_DB_OK) {
+            return rc;
+        }
+    }
     *out = pr;
     return WEBOT_DB_OK;
 }

@@ -132,6 +132,38 @@ subtest 'manual grant: the quota period is the month (from the grant) containing
   is($j->{source}, 'stripe', 'source stripe');
 };
 
+subtest 'the gate computes the same period as webot_quota_period() for many anchors' => sub {
+  my $b = make_account(plan => $both);
+  my $id = q_($b->{account_id});
+  my @anchors = ((map { "now() - interval '$_'" } '1 second', '1 day', '27 days', '28 days 23 hours',
+                    '29 days', '30 days', '31 days', '59 days', '61 days', '90 days', '364 days',
+                    '366 days', '400 days 7 hours', '1000 days'),
+                 "'2024-01-31 23:59:59.999999Z'::timestamptz", "'2024-02-29 12:00:00.5Z'::timestamptz",
+                 "'2023-03-31 00:00:00Z'::timestamptz", "'2025-12-31 23:00:00.123456Z'::timestamptz",
+                 "'2020-02-29 00:00:00Z'::timestamptz", "'2025-08-31 10:00:00.000001Z'::timestamptz");
+  my $fmt = "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'";
+  for my $anchor (@anchors) {
+    psql("UPDATE entitlements SET source = 'manual', period_start = $anchor, period_end = $anchor + interval '1 month' "
+         . "WHERE account_id = $id");
+    my ($s, $e) = split /\|/, psql_value_row(
+      "SELECT to_char(p.period_start AT TIME ZONE 'UTC', $fmt), to_char(p.period_end AT TIME ZONE 'UTC', $fmt) "
+      . "FROM entitlements e, webot_quota_period(e.source, e.period_start, e.period_end, now()) p WHERE e.account_id = $id");
+    # a quota row keyed exactly (to the microsecond) by the SQL period
+    psql("DELETE FROM quota_periods WHERE account_id = $id; INSERT INTO quota_periods (account_id, period_start, period_end, used) "
+         . "SELECT e.account_id, p.period_start, p.period_end, 3 FROM entitlements e, "
+         . "webot_quota_period(e.source, e.period_start, e.period_end, now()) p WHERE e.account_id = $id");
+    my $j = api_get('/api/v1/entitlements', key => $b->{key})->json;
+    is_deeply($j->{current_period}, { start => $s, end => $e }, "anchor $anchor: same period");
+    is(api_get('/api/v1/me', key => $b->{key})->json->{entitlement}{quota}{used}, 3,
+       "anchor $anchor: the quota row of that period is found (exact start)");
+  }
+  # an older period's row is not this period's usage
+  psql("UPDATE entitlements SET period_start = now() - interval '45 days' WHERE account_id = $id; "
+       . "DELETE FROM quota_periods WHERE account_id = $id; "
+       . "INSERT INTO quota_periods VALUES ($id, now() - interval '45 days', now() - interval '15 days', 9)");
+  is(api_get('/api/v1/me', key => $b->{key})->json->{entitlement}{quota}{used}, 0, 'last period\'s usage does not count');
+};
+
 subtest 'per-account overrides show in limits' => sub {
   my $b = make_account(plan => $both, grant => { '--monthly-jobs' => 3, '--max-active-jobs' => 1,
                                                   '--rate-limit-per-minute' => 1000 });
