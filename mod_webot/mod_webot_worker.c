@@ -391,6 +391,7 @@ typedef struct loop_t {
     apr_interval_time_t renew_every, connect_backoff;
     int wake, check_now, more, beat_starting;
     apr_time_t pending_since;       /* results or free slots waiting */
+    apr_time_t next_round;          /* after a failed round */
     int db_was_down, warned_conninfo;
     int stopping;
     apr_time_t stop_started;
@@ -1109,10 +1110,14 @@ static void round_tx(loop_t *L, apr_time_t now, int do_claim)
              || db_check(L, webot_db_commit(L->db, p), "COMMIT");
     if (failed) {
         /* Rolled back (db_check did, or the connection is gone): the claim
-         * never happened, the results stay in L->done for the next try. */
+         * never happened, the results stay in L->done for the next try,
+         * which waits a second so that a statement that keeps failing
+         * does not spin (or flood the log). */
         for (i = 0; i < R.created->nelts; i++) {
             drop_job(L, APR_ARRAY_IDX(R.created, i, ljob_t *));
         }
+        L->next_round = now + apr_time_from_sec(1);
+        L->more = 0;
         return;
     }
     if (R.flushed) {
@@ -1280,7 +1285,7 @@ static void loop_round(loop_t *L)
     do_claim = L->db && !L->stopping && free_slots > 0
                && (L->wake || L->more || now >= L->next_poll
                    || now >= L->next_due);
-    if (L->db && (L->done->nelts || do_claim)) {
+    if (L->db && (L->done->nelts || do_claim) && now >= L->next_round) {
         /* Batching: a round (one commit) waits up to BATCH_DELAY for more
          * results while calls are in flight, unless a quarter of the
          * slots is ready already. */
@@ -1320,7 +1325,10 @@ static void loop_round(loop_t *L)
         int claim_due = !L->stopping && free_slots > 0
                         && (L->wake || L->more || now >= L->next_poll
                             || now >= L->next_due);
-        if (L->done->nelts || claim_due) {
+        if (now < L->next_round) {
+            until = tmin(until, L->next_round);
+        }
+        else if (L->done->nelts || claim_due) {
             if (!L->pending_since) {
                 L->pending_since = now;
             }

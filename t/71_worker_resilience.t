@@ -12,7 +12,7 @@ use WebotWorker;
 my $ex = start_standin();
 my $h = start_worker_httpd(name => 'res', executor => $ex->url,
   conf => { WebotWorkerLease => 4, WebotWorkerPollInterval => 1 },
-  allow => [qr/AH00046|AH00045/]);
+  allow => [qr/AH00046|AH00045/, qr/AH30701: webot worker: moving claimed jobs failed: ERROR:.*worker_test_fault/]);
 my $acct = make_account(plan => 'agent_pro');
 
 sub n_events { my ($id, $type) = @_;
@@ -122,6 +122,23 @@ subtest 'database outage while the worker runs: it waits and resumes' => sub {
   ok wait_for(sub { all_status(\@more, 'ready_for_customer_review') }, 20), 'new jobs run again';
   ok scalar($h->log_lines(qr/AH30700/)), 'the outage was logged (warning)';
   ok scalar($h->log_lines(qr/AH30704/)), 'and the reconnection';
+};
+
+subtest 'a statement that keeps failing: retried once a second, no spinning' => sub {
+  my $before = scalar $h->log_lines(qr/AH30701/);
+  # every queued -> accepted move fails while this constraint exists
+  psql("ALTER TABLE job_events ADD CONSTRAINT worker_test_fault"
+     . " CHECK (type <> 'job.accepted') NOT VALID");
+  my ($id) = insert_jobs($acct, 1, title => 'mode=ok');
+  sleep 3;
+  my $errors = scalar($h->log_lines(qr/AH30701/)) - $before;
+  psql("ALTER TABLE job_events DROP CONSTRAINT worker_test_fault");
+  cmp_ok $errors, '>=', 1, "the failure was logged ($errors times in 3 s)";
+  cmp_ok $errors, '<=', 5, 'at most about once a second';
+  is job_status($id), 'queued', 'the job stayed queued (the round rolled back)';
+  is job_row($id)->{lease_owner}, '', 'without a lease';
+  ok wait_for(sub { job_status($id) eq 'ready_for_customer_review' }, 20), 'it runs once fixed';
+  exactly_once([$id], 'ready_for_customer_review', 'once');
 };
 
 $h->stop;
