@@ -22,12 +22,19 @@ static int fail(loader_t *l, const char *path, const char *fmt, ...)
 static int fail(loader_t *l, const char *path, const char *fmt, ...)
 {
     va_list ap;
-    char *msg;
+    char *msg, *c;
     if (!l->err) {
         va_start(ap, fmt);
         msg = apr_pvsprintf(l->p, fmt, ap);
         va_end(ap);
-        l->err = apr_psprintf(l->p, "%s: %s: %s", l->file, path, msg);
+        l->err = c = apr_psprintf(l->p, "%s: %s: %s", l->file, path, msg);
+        /* one line: a key of the file may hold a newline or other control
+         * characters (fuzz_catalog finding); they become '?' */
+        for (; *c; c++) {
+            if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+                *c = '?';
+            }
+        }
     }
     return -1;
 }

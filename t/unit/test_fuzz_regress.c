@@ -1,7 +1,8 @@
 /* test_fuzz_regress.c: every input a fuzz harness (fuzz/fuzz_*.c) found
  * failing, fed to the same core functions, with what must hold. The
  * inputs also live in fuzz/corpus/ (replayed by each fuzz run) and the
- * server-level effect is checked by t/93_fuzz_regress.t. docs/fuzzing.md
+ * server-level effect of the request-borne ones is checked by
+ * t/93_fuzz_regress.t. docs/fuzzing.md
  * lists the findings. Prints TAP and exits non-zero on failure. */
 #include <apr_general.h>
 #include <apr_pools.h>
@@ -10,7 +11,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "webot_catalog.h"
 #include "webot_error.h"
 #include "webot_json.h"
 #include "webot_mcp.h"
@@ -101,6 +104,36 @@ static void test_mcp_reason(apr_pool_t *p)
     }
 }
 
+/* fuzz_catalog: a catalog key with a newline ("qua\nty_signals") went
+ * into the error message as is: a configtest line broken in two. */
+static void test_catalog_one_line(apr_pool_t *p)
+{
+    static const char *const bodies[] = {
+        "{\"service_families\":[],\"plans\":[],\"a\\nb\":1}",
+        "{\"service_families\":[{\"id\":\"x\\r\\u001b[31m\"}],"
+        "\"plans\":[]}",
+    };
+    char path[] = "/tmp/webot-regress-XXXXXX";
+    size_t i;
+    int fd = mkstemp(path);
+    ok(fd >= 0, "a temporary catalog file");
+    for (i = 0; fd >= 0 && i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        webot_catalog_t *c = NULL;
+        const char *err;
+        FILE *f = fopen(path, "w");
+        fputs(bodies[i], f);
+        fclose(f);
+        err = webot_catalog_load(p, path, &c);
+        ok(err != NULL, "catalog %lu refused", (unsigned long)i + 1);
+        ok(err && !strpbrk(err, "\r\n\033"),
+           "  in one line without control characters: %s", err ? err : "");
+    }
+    if (fd >= 0) {
+        close(fd);
+        unlink(path);
+    }
+}
+
 int main(void)
 {
     apr_pool_t *p;
@@ -108,6 +141,7 @@ int main(void)
     apr_pool_create(&p, NULL);
     test_json_reason(p);
     test_mcp_reason(p);
+    test_catalog_one_line(p);
     apr_pool_destroy(p);
     apr_terminate();
     printf("1..%d\n", ntests);
