@@ -10,9 +10,13 @@ use WebotTest;
 use WebotWorker;
 
 my $ex = start_standin();
-my $h = start_worker_httpd(name => 'flow', executor => $ex->url,
-  conf => { WebotWorkerBackoff => '1 8', WebotWorkerMaxAttempts => 3 },
-  extra => 'WebotExecutor data_cleanup manual');
+my $port = free_port();
+my $h = start_worker_httpd(name => 'flow', executor => $ex->url, port => $port,
+  conf => { WebotWorkerBackoff => '1 8', WebotWorkerMaxAttempts => 3,
+            WebotWorkerHousekeepingInterval => 1 },
+  extra => "WebotExecutor data_cleanup manual\n"
+         . "WebotFileStore \"$ENV{WEBOT_TEST_DIR}/files\"\n"
+         . "WebotFileBaseURL http://127.0.0.1:$port/api/v1");
 my $acct = make_account(plan => 'agent_pro');
 
 sub types { [ map { $_->[1] } @{ events_of($_[0]) } ] }
@@ -165,6 +169,44 @@ subtest 'rejected before work when the intake no longer fits the catalog' => sub
   my ($j) = insert_jobs($acct, 1, title => 'mode=ok', intake => { audience => 'x' });
   ok wait_for(sub { job_status($j) eq 'rejected' }, 20), 'rejected';
   like events_of($j)->[-1][3], qr/intake no longer meets/, 'reason';
+};
+
+subtest 'attached files: a signed download URL in the brief' => sub {
+  my $bytes = "col1,col2\n1,2\n";
+  my $r = api_post($h->url . '/api/v1/files/presign', key => $acct->{key},
+    json => { filename => 'rows.csv', content_type => 'text/csv',
+              size_bytes => length $bytes, purpose => 'job_input' });
+  is $r->status, 201, 'presign' or diag $r->describe;
+  my $up = $r->json->{upload};
+  my $put = api_request(PUT => $up->{url}, body => $bytes, headers => $up->{headers});
+  ok $put->status =~ /^20[01]$/, 'uploaded' or diag $put->describe;
+  my $job = create_job($h->url, $acct, title => 'mode=ok with a file',
+                       file_ids => [ $r->json->{file_id} ]);
+  ok wait_for(sub { job_status($job->{id}) eq 'ready_for_customer_review' }, 20), 'ready';
+  my ($call) = $ex->calls($job->{id});
+  is $call->[8], 'files=1', 'one file in the brief';
+  (my $url = $call->[9] // '') =~ s/^url=//;
+  my $fid = $r->json->{file_id};
+  like $url, qr{^http://127\.0\.0\.1:$port/api/v1/files/download/\Q$fid\E\?},
+    'a download URL of this server';
+  my $get = api_get($url);
+  is $get->status, 200, 'the URL works without a credential';
+  is $get->content, $bytes, 'and serves the uploaded bytes';
+};
+
+subtest 'housekeeping' => sub {
+  my $a = $acct->{account_id};
+  psql("INSERT INTO idempotency_keys (account_id, key, route, fingerprint, status, expires_at)"
+     . " VALUES ('$a', 'hk-expired-$$', 'POST /jobs', sha256('x'), 'done', now() - interval '1 hour'),"
+     . " ('$a', 'hk-live-$$', 'POST /jobs', sha256('x'), 'done', now() + interval '1 hour')");
+  psql("INSERT INTO sessions (id, token_hash, csrf_hash, user_id, account_id, idle_expires_at, expires_at)"
+     . " VALUES ('ses_hk$$', sha256('hk$$'::bytea), sha256('c'), '$acct->{user_id}', '$a',"
+     . " now() - interval '1 minute', now() + interval '1 hour')");
+  ok wait_for(sub { psql_value("SELECT count(*) FROM idempotency_keys WHERE key = 'hk-expired-$$'") == 0 }, 15),
+    'an expired idempotency record is purged';
+  is psql_value("SELECT count(*) FROM idempotency_keys WHERE key = 'hk-live-$$'"), 1, 'a live one is kept';
+  ok wait_for(sub { psql_value("SELECT ended_at IS NOT NULL FROM sessions WHERE id = 'ses_hk$$'") eq 't' }, 15),
+    'a session past its idle expiry is ended';
 };
 
 subtest 'server-status and health' => sub {

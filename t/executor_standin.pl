@@ -17,6 +17,7 @@
 # A bad or missing signature is answered 401. Every call is appended to the
 # log file (O_APPEND, one line each, so counts are exact across processes):
 #   start <time> <job_id> <attempt> <mode> sig=<ok|bad> rev=<n> notes=<b64>
+#         files=<n> url=<first file's download URL or ->
 #   done  <time> <job_id> <attempt> <status>
 #   abort <time> <job_id> <attempt>         (the caller closed first)
 #
@@ -149,8 +150,11 @@ sub handle {
   elsif ($body =~ /"mode":"([a-z0-9]+(?::[0-9.]+)?)"/) { $mode = $1 }
   my ($rev) = $body =~ /"revision":\{"number":(\d+)/;
   my $notes = json_str($body, 'notes') // '';
-  logline(sprintf 'start %.3f %s %d %s sig=%s rev=%d notes=%s', time, $id, $attempt,
-    $mode, $sig_ok ? 'ok' : 'bad', $rev // 0, encode_base64($notes, ''));
+  my ($files) = $body =~ /"files":\[(.*?)\]/;
+  my $nfiles = () = ($files // '') =~ /"file_id"/g;
+  my $url = $files ? json_str($files, 'url') // '-' : '-';
+  logline(sprintf 'start %.3f %s %d %s sig=%s rev=%d notes=%s files=%d url=%s', time, $id,
+    $attempt, $mode, $sig_ok ? 'ok' : 'bad', $rev // 0, encode_base64($notes, ''), $nfiles, $url);
   my ($status, $text, $out) = (200, 'OK', '');
   my ($name, $arg) = split /:/, $mode, 2;
   if (!$sig_ok) {

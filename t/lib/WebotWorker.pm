@@ -124,7 +124,8 @@ sub create_job {
   my $r = api_post("$base/api/v1/jobs", key => $acct->{key},
     headers => { 'Idempotency-Key' => idem_key() },
     json => { service_option => $option, title => $o{title} // 'mode=ok',
-              intake => $o{intake} // default_intake($family) });
+              intake => $o{intake} // default_intake($family),
+              ($o{file_ids} ? (file_ids => $o{file_ids}) : ()) });
   croak 'POST /jobs: ' . $r->describe unless $r->status == 201;
   return $r->json;
 }
