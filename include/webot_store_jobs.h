@@ -106,8 +106,9 @@ typedef struct webot_job_filter_t {
     int limit;                      /* rows wanted (the store reads one more) */
 } webot_job_filter_t;
 
-/* Newest first by (created_at, id). *rows holds webot_job_row_t *;
- * *has_more is set when there are further rows. */
+/* Newest first by (created_at, id). *rows holds webot_job_row_t * (the
+ * job and created_us; not the quota fields nor event_seq); *has_more is
+ * set when there are further rows. */
 webot_dbrc_e webot_store_jobs_list(webot_db_t *db, apr_pool_t *p,
                                    const char *account_id,
                                    const webot_job_filter_t *f,

@@ -26,6 +26,15 @@
     t "quota_refunded, " RFC_US(t "quota_period_start") ", " t "event_seq"
 #define JOB_NCOLS 17
 
+/* The columns a list needs (read_list_job): created_at once, with
+ * microseconds (the cursor's key; the display drops the fraction). */
+#define LIST_COLS \
+    "id, status, service_family, service_option, title, intake::text, " \
+    "array_to_json(file_ids)::text, metadata::text, revision_count, " \
+    "max_revisions, deliverable::text, " RFC_US("created_at") ", " \
+    RFC("updated_at")
+#define LIST_NCOLS 13
+
 static int to_int(const char *v)
 {
     return v ? atoi(v) : 0;
@@ -58,6 +67,38 @@ static webot_job_row_t *read_job(apr_pool_t *p, webot_rows_t *rows, int i,
     r->quota_refunded = is_true(C(14));
     r->quota_period_start = C(15);
     r->event_seq = to_int(C(16));
+#undef C
+    return r;
+}
+
+/* "2026-03-02T10:15:00.123456Z" → "2026-03-02T10:15:00Z" */
+static const char *whole_seconds(apr_pool_t *p, const char *us)
+{
+    const char *dot = us ? strchr(us, '.') : NULL;
+    return dot ? apr_pstrcat(p, apr_pstrmemdup(p, us, (apr_size_t)(dot - us)),
+                             "Z", NULL)
+               : us;
+}
+
+static webot_job_row_t *read_list_job(apr_pool_t *p, webot_rows_t *rows,
+                                      int i)
+{
+    webot_job_row_t *r = apr_pcalloc(p, sizeof(*r));
+#define C(k) WEBOT_ROW(rows, i, (k))
+    r->job.id = C(0);
+    r->job.status = C(1);
+    r->job.service_family = C(2);
+    r->job.service_option = C(3);
+    r->job.title = C(4);
+    r->job.intake_json = C(5);
+    r->job.file_ids_json = C(6);
+    r->job.metadata_json = C(7);
+    r->job.revision_count = to_int(C(8));
+    r->job.max_revisions = to_int(C(9));
+    r->job.deliverable_json = C(10);
+    r->created_us = C(11);
+    r->job.created_at = whole_seconds(p, C(11));
+    r->job.updated_at = C(12);
 #undef C
     return r;
 }
@@ -441,7 +482,7 @@ webot_dbrc_e webot_store_job_get(webot_db_t *db, apr_pool_t *p,
  * bounds are conditions of the (account_id, created_at DESC, id DESC)
  * index, the status and option filters are applied on the way. */
 static const webot_stmt_t ST_LIST = { "webot_jobs_list",
-    "SELECT " JOB_COLS("") " FROM jobs"
+    "SELECT " LIST_COLS " FROM jobs"
     " WHERE account_id = %s"
     " AND (created_at, id) < (%s::timestamptz, %s)"
     " AND created_at > %s::timestamptz"
@@ -480,14 +521,14 @@ webot_dbrc_e webot_store_jobs_list(webot_db_t *db, apr_pool_t *p,
         != WEBOT_DB_OK) {
         return rc;
     }
-    if (rows->n && rows->cols != JOB_NCOLS) {
+    if (rows->n && rows->cols != LIST_NCOLS) {
         return WEBOT_DB_ERROR;
     }
     n = rows->n > f->limit ? f->limit : rows->n;
     *has_more = rows->n > f->limit;
     *out = apr_array_make(p, n ? n : 1, sizeof(webot_job_row_t *));
     for (i = 0; i < n; i++) {
-        APR_ARRAY_PUSH(*out, webot_job_row_t *) = read_job(p, rows, i, 0);
+        APR_ARRAY_PUSH(*out, webot_job_row_t *) = read_list_job(p, rows, i);
     }
     return WEBOT_DB_OK;
 }
