@@ -334,8 +334,9 @@ static apr_hash_t *price_states(webot_req_t *wr)
     }
     if (!(db = webot_req_db(wr, &err))
         || webot_store_prices_load(db, wr->p, &h) != WEBOT_DB_OK) {
-        /* informational routes: unknown counts as not verified */
-        h = apr_hash_make(wr->p);
+        /* unknown counts as not verified (not kept: the dispatcher's
+         * retry on a fresh connection reads again) */
+        return apr_hash_make(wr->p);
     }
     apr_pool_userdata_setn(h, key, NULL, wr->p);
     return h;
@@ -496,7 +497,6 @@ int webot_h_checkout(webot_req_t *wr)
     if (!(db = webot_req_db(wr, &e))) {
         return webot_send_error(wr, e);
     }
-    /* a fresh read: not the request's cached one (none exists here) */
     if (!(st = plan_state(wr, pl))) {
         if (db->down) {
             return webot_send_error(wr, webot_db_error(wr->p,
