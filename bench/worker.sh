@@ -7,7 +7,7 @@
 # On one throwaway PostgreSQL cluster (127.0.0.1, a free port, fsync on,
 # shared_buffers 256MB like ../shared/bench/pg.sh), in one run:
 #   1. mod_webot: httpd with the worker (WebotWorkerConcurrency $CONCURRENCY,
-#      default 32) and an executor stand-in on loopback that answers at once
+#      default 64) and an executor stand-in on loopback that answers at once
 #      (t/executor_standin.pl); JOBS (20,000) queued jobs created in bulk with
 #      psql in one transaction (+ NOTIFY), then timed until every job is
 #      ready_for_customer_review (each one: claim, re-check of entitlement and
@@ -31,7 +31,7 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$TOP/scripts/lib.sh"
 
 JOBS=${JOBS:-20000}
-CONCURRENCY=${CONCURRENCY:-32}
+CONCURRENCY=${CONCURRENCY:-64}
 GW_CONCURRENCY=${GW_CONCURRENCY:-10}
 RUNS=${RUNS:-1}
 TIMEOUT=${TIMEOUT:-60}
