@@ -45,12 +45,25 @@ static const char *access_message(webot_req_t *wr)
                         key ? "API keys" : "dashboard sessions", path);
 }
 
+/* The gate read everything these routes show: give the connection back
+ * before rendering and writing (it is otherwise held until the request
+ * pool goes, after logging). Not for in-process calls (MCP), whose
+ * connection belongs to the outer request. */
+static void done_with_db(webot_req_t *wr)
+{
+    if (!wr->capture) {
+        webot_req_db_release(wr);
+    }
+}
+
 int webot_h_me(webot_req_t *wr)
 {
     const webot_auth_t *a = wr->auth;
     int limit = a->ent_usable ? a->monthly_jobs : 0;
     int remaining = limit - a->quota_used;
     json_t *body;
+
+    done_with_db(wr);
 
     body = json_pack("{s:{s:s,s:s,s:s},s:{s:s,s:s?,s:s?,s:s?,s:s?},s:s?,"
                      "s:o,s:{s:s,s:s?,s:o,s:{s:i,s:i,s:i},s:s?}}",
@@ -81,6 +94,8 @@ int webot_h_entitlements(webot_req_t *wr)
     const webot_plan_t *pl = a->plan;
     json_t *body, *plan = json_null(), *period = json_null(),
            *limits = json_null();
+
+    done_with_db(wr);
 
     if (pl) {
         plan = json_pack("{s:s,s:s,s:o}", "id", pl->id, "name", pl->name,
