@@ -5,6 +5,7 @@
 #   make run          dev servers: PostgreSQL on 127.0.0.1:54329, httpd on :8080/:8443
 #   make stop         stop the dev servers
 #   make test         unit tests + Apache::Test suite against throwaway servers
+#   make test-faults  the fault-injection suite (t/faults/*.ft, docs/reliability.md)
 #   make test-asan    the same, built with SANITIZE=address,undefined (build-san/)
 #   make fuzz         libFuzzer harnesses (fuzz/), FUZZ_SECONDS (60) each (build-fuzz/)
 #   make valgrind     the C unit tests under valgrind memcheck
@@ -136,7 +137,12 @@ test-asan:
 # libFuzzer harnesses (fuzz/fuzz.mk, clang, build-fuzz/), each run for
 # FUZZ_SECONDS; fails on any crash, leak or sanitizer report (docs/fuzzing.md).
 FUZZ_SECONDS ?= 60
-.PHONY: fuzz valgrind
+.PHONY: fuzz valgrind test-faults
+
+# The fault-injection suite (scripts/test-faults.sh, docs/reliability.md).
+test-faults: deps-test build
+	@SANITIZE='$(SANITIZE)' CC='$(CC)' WEBOT_BUILD_DIR='$(CURDIR)/$(B)' scripts/test-faults.sh
+
 fuzz:
 	$(DEPS) fuzz
 	@$(MAKE) --no-print-directory $(JOBS) -f fuzz/fuzz.mk
