@@ -132,9 +132,10 @@ webot_dbrc_e webot_store_auth_key(webot_db_t *db, apr_pool_t *p,
     read_tail(p, pr, rows, 5);
     if (WEBOT_ROW(rows, 0, 4) && WEBOT_ROW(rows, 0, 4)[0] == 't') {
         const char *targs[1] = { pr->key_id };
-        rc = webot_db_exec(db, p, &ST_TOUCH_KEY, NULL, 1, targs);
-        if (rc != WEBOT_DB_OK) {
-            return rc;
+        /* bookkeeping: only a lost connection fails the request */
+        if (webot_db_exec(db, p, &ST_TOUCH_KEY, NULL, 1, targs)
+            == WEBOT_DB_DOWN) {
+            return WEBOT_DB_DOWN;
         }
     }
     *out = pr;
@@ -168,9 +169,9 @@ webot_dbrc_e webot_store_auth_session(webot_db_t *db, apr_pool_t *p,
         const char *targs[2];
         targs[0] = apr_itoa(p, idle_secs);
         targs[1] = pr->session_id;
-        rc = webot_db_exec(db, p, &ST_TOUCH_SESSION, NULL, 2, targs);
-        if (rc != WEBOT_DB_OK) {
-            return rc;
+        if (webot_db_exec(db, p, &ST_TOUCH_SESSION, NULL, 2, targs)
+            == WEBOT_DB_DOWN) {
+            return WEBOT_DB_DOWN;
         }
     }
     *out = pr;
