@@ -14,6 +14,11 @@ json_t *webot_json_own(apr_pool_t *p, json_t *j);
 json_t *webot_json_parse(apr_pool_t *p, const char *buf, apr_size_t len,
                          const char **why);
 
+/* The same, accepting any JSON value at the top (a scalar body is then a
+ * validation problem, 422, rather than malformed JSON, 400). */
+json_t *webot_json_parse_any(apr_pool_t *p, const char *buf, apr_size_t len,
+                             const char **why);
+
 /* Compact dump (keys in insertion order) into p. */
 char *webot_json_dump(apr_pool_t *p, const json_t *j);
 

@@ -233,6 +233,59 @@ static const command_rec webot_cmds[] = {
 
 /* --- hooks ---------------------------------------------------------- */
 
+/* Where the handlers are mounted. httpd makes our per-directory config
+ * only for sections that hold one of our directives, and SetHandler is
+ * core's, so the <Location> of `SetHandler webot-api` is read from the
+ * configuration tree once per configuration read. <LocationMatch> mounts
+ * are not supported (docs/configuration.md). */
+typedef struct mount_loc_t {
+    const char *location;       /* no trailing slash ("/" stays "/") */
+    apr_size_t len;
+    int mount;
+} mount_loc_t;
+static apr_array_header_t *mount_locs;
+
+static int mount_of(const char *handler);
+
+static void collect_mounts(apr_pool_t *p, const ap_directive_t *node,
+                           const char *loc)
+{
+    for (; node; node = node->next) {
+        const char *here = loc;
+        if (!strcasecmp(node->directive, "<Location") && node->args) {
+            char *args = apr_pstrdup(p, node->args);
+            const char *word;
+            apr_size_t n = strlen(args);
+            if (n && args[n - 1] == '>') {
+                args[n - 1] = '\0';
+            }
+            word = ap_getword_conf(p, (const char **)&args);
+            here = NULL;
+            if (word[0] == '/') {
+                n = strlen(word);
+                while (n > 1 && word[n - 1] == '/') {
+                    n--;
+                }
+                here = apr_pstrmemdup(p, word, n);
+            }
+        }
+        else if (!strcasecmp(node->directive, "SetHandler") && loc
+                 && node->args) {
+            const char *args = node->args;
+            int mount = mount_of(ap_getword_conf(p, &args));
+            if (mount >= 0) {
+                mount_loc_t *m = apr_array_push(mount_locs);
+                m->location = loc;
+                m->len = strlen(loc);
+                m->mount = mount;
+            }
+        }
+        if (node->first_child) {
+            collect_mounts(p, node->first_child, here);
+        }
+    }
+}
+
 static int webot_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                              apr_pool_t *ptemp, server_rec *s)
 {
@@ -245,6 +298,8 @@ static int webot_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     if (webot_routes_init(pconf, s) != APR_SUCCESS) {
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    mount_locs = apr_array_make(pconf, 4, sizeof(mount_loc_t));
+    collect_mounts(pconf, ap_conftree, NULL);
     for (v = s; v; v = v->next) {
         webot_srv_cfg *c = ap_get_module_config(v->module_config,
                                                 &webot_module);
@@ -419,21 +474,42 @@ static const char *request_id_of(request_rec *r)
     return v ? v : "req_unavailable";
 }
 
-/* The request path relative to the <Location> the handler is mounted at. */
-static const char *relative_path(request_rec *r, webot_mount_e mount)
+/* The path below loc, or NULL when uri is not at or below loc. */
+static const char *below(const char *uri, const char *loc)
 {
-    webot_dir_cfg *dc = ap_get_module_config(r->per_dir_config,
-                                             &webot_module);
-    const char *loc = dc && dc->location ? dc->location
-                                         : webot_mount_default[mount];
     apr_size_t n = strlen(loc);
     if (n == 1 && loc[0] == '/') {
-        return r->uri;
+        return uri;
     }
-    if (strncmp(r->uri, loc, n) || (r->uri[n] && r->uri[n] != '/')) {
+    if (strncmp(uri, loc, n) || (uri[n] && uri[n] != '/')) {
         return NULL;
     }
-    return r->uri[n] ? r->uri + n : "/";
+    return uri[n] ? uri + n : "/";
+}
+
+/* The request path relative to the <Location> the handler is mounted at:
+ * the longest location recorded for this handler that holds the URI (see
+ * collect_mounts), else the location of a webot directive's section, else
+ * the default mount point. */
+static const char *relative_path(request_rec *r, webot_mount_e mount)
+{
+    webot_dir_cfg *dc;
+    const mount_loc_t *best = NULL;
+    int i;
+
+    for (i = 0; mount_locs && i < mount_locs->nelts; i++) {
+        const mount_loc_t *m = &APR_ARRAY_IDX(mount_locs, i, mount_loc_t);
+        if (m->mount == (int)mount && below(r->uri, m->location)
+            && (!best || m->len > best->len)) {
+            best = m;
+        }
+    }
+    if (best) {
+        return below(r->uri, best->location);
+    }
+    dc = ap_get_module_config(r->per_dir_config, &webot_module);
+    return below(r->uri, dc && dc->location ? dc->location
+                                            : webot_mount_default[mount]);
 }
 
 static int run_route(webot_req_t *wr)
@@ -449,15 +525,18 @@ static int run_route(webot_req_t *wr)
         if ((e = webot_read_json_body(wr))) {
             return webot_send_error(wr, e);
         }
+        /* every request body of the API is an object: another root (an
+         * array, a string, null) is a validation problem, not bad JSON */
+        if (!json_is_object(wr->body)) {
+            e = webot_error_make(wr->p, "VALIDATION_ERROR",
+                                 "The request body is not valid.");
+            webot_error_add_param(wr->p, e, NULL,
+                                  "the request body must be a JSON object");
+            return webot_send_error(wr, e);
+        }
         if (schema && !(rt->flags & WEBOT_RF_SELF_VALIDATE)) {
             e = webot_error_make(wr->p, "VALIDATION_ERROR",
                                  "The request body is not valid.");
-            if (!json_is_object(wr->body)) {
-                webot_error_add_param(wr->p, e, NULL,
-                                      "the request body must be a JSON "
-                                      "object");
-                return webot_send_error(wr, e);
-            }
             if (webot_schema_validate(wr->p, schema, wr->body, "", e)) {
                 return webot_send_error(wr, e);
             }

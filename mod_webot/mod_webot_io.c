@@ -227,7 +227,7 @@ webot_error_t *webot_read_json_body(webot_req_t *wr)
         return webot_error_make(wr->p, "UNSUPPORTED_MEDIA_TYPE",
             "The request body must be application/json.");
     }
-    wr->body = webot_json_parse(wr->p, wr->raw_body, wr->raw_len, &why);
+    wr->body = webot_json_parse_any(wr->p, wr->raw_body, wr->raw_len, &why);
     if (!wr->body) {
         return webot_error_make(wr->p, "BAD_REQUEST",
                                 "The request body is not valid JSON: %s.",

@@ -20,11 +20,11 @@ json_t *webot_json_own(apr_pool_t *p, json_t *j)
     return j;
 }
 
-json_t *webot_json_parse(apr_pool_t *p, const char *buf, apr_size_t len,
-                         const char **why)
+static json_t *parse(apr_pool_t *p, const char *buf, apr_size_t len,
+                     size_t flags, const char **why)
 {
     json_error_t err;
-    json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);
+    json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES | flags, &err);
     if (!j) {
         /* jansson's messages carry no input bytes beyond a token; keep the
          * position, which helps a client find the fault. The token may end
@@ -32,8 +32,10 @@ json_t *webot_json_parse(apr_pool_t *p, const char *buf, apr_size_t len,
          * outside printable ASCII become '?', so the reason can go into an
          * error body (a JSON string must be UTF-8) and into logs. */
         char *c;
-        *why = c = apr_psprintf(p, "%s at line %d, column %d", err.text,
-                                err.line, err.column);
+        *why = c = apr_psprintf(p, "%s at line %d, column %d",
+                                strstr(err.text, "JSON_ALLOW_NUL")
+                                ? "\\u0000 is not allowed in strings"
+                                : err.text, err.line, err.column);
         for (; *c; c++) {
             if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f) {
                 *c = '?';
@@ -42,6 +44,18 @@ json_t *webot_json_parse(apr_pool_t *p, const char *buf, apr_size_t len,
         return NULL;
     }
     return webot_json_own(p, j);
+}
+
+json_t *webot_json_parse(apr_pool_t *p, const char *buf, apr_size_t len,
+                         const char **why)
+{
+    return parse(p, buf, len, 0, why);
+}
+
+json_t *webot_json_parse_any(apr_pool_t *p, const char *buf, apr_size_t len,
+                             const char **why)
+{
+    return parse(p, buf, len, JSON_DECODE_ANY, why);
 }
 
 char *webot_json_dump(apr_pool_t *p, const json_t *j)

@@ -115,10 +115,8 @@ for my $name (sort keys %bad) {
 }
 for my $scalar ('"x"', '5', 'null', 'true') {
   my $r = api_post($IC, body => $scalar, content_type => 'application/json');
-  ok($r->status == 400 || $r->status == 422, "a scalar root ($scalar) is refused (400 or 422)")
-    or diag($r->describe);
-  my $code = $r->json && $r->json->{error} ? $r->json->{error}{code} : '';
-  like($code, qr/^(BAD_REQUEST|VALIDATION_ERROR)$/, "scalar root ($scalar): BAD_REQUEST or VALIDATION_ERROR");
+  my $e = error_ok($r, 422, 'VALIDATION_ERROR', "a scalar root ($scalar): 422");
+  like($e && $e->{details}[0]{message} // '', qr/object/, "scalar root ($scalar): \"must be a JSON object\"");
 }
 
 # --- 413 -----------------------------------------------------------------------------------------
