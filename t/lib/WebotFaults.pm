@@ -140,6 +140,28 @@ sub fmt_summary {
     $s->{unanswered}, $s->{created}, $s->{p50_ms}, $s->{p99_ms}, $s->{max_ms};
 }
 
+# _parallel_health($base, $n): $n GET /health at once (forked); statuses.
+sub _parallel_health {
+  my ($base, $n) = @_;
+  my @pids;
+  pipe(my $r, my $w) or croak "pipe: $!";
+  for (1 .. $n) {
+    my $pid = fork // croak "fork: $!";
+    if (!$pid) {
+      close $r;
+      my $ua = LWP::UserAgent->new(timeout => 10);
+      my $res = $ua->get("$base/api/v1/health");
+      syswrite $w, $res->code . "\n";
+      POSIX::_exit(0);
+    }
+    push @pids, $pid;
+  }
+  close $w;
+  my @st = map { chomp; $_ } <$r>;
+  waitpid $_, 0 for @pids;
+  return @st;
+}
+
 package WebotFaults::Load;
 use Time::HiRes qw(time sleep);
 
