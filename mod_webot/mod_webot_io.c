@@ -87,7 +87,10 @@ int webot_send_error(webot_req_t *wr, const webot_error_t *e)
         return WEBOT_AGAIN;
     }
     if (e->status >= 500) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(30010)
+        /* A 500 is a fault of ours; a 503 is a known, transient condition
+         * (database away, checkout not available) logged as a warning. */
+        ap_log_rerror(APLOG_MARK, e->status == HTTP_SERVICE_UNAVAILABLE
+                      ? APLOG_WARNING : APLOG_ERR, 0, r, APLOGNO(30010)
                       "%s %s -> %d %s (request_id %s)%s%s", r->method,
                       ap_escape_logitem(r->pool, r->uri), e->status, e->code,
                       wr->request_id, wr->db ? ": " : "",
