@@ -85,6 +85,11 @@ webot_dbrc_e webot_store_files_expire(webot_db_t *db, apr_pool_t *p,
                                       int limit, int stale_uploading_sec,
                                       apr_array_header_t **expired);
 
+/* Deletes at most `limit` rows of contracts that expired more than
+ * keep_days ago (their data is gone already); *deleted may be NULL. */
+webot_dbrc_e webot_store_files_purge(webot_db_t *db, apr_pool_t *p,
+                                     int keep_days, int limit, int *deleted);
+
 /* S3 contracts learn of their upload only by asking the bucket: pending S3
  * files whose contract ended (at most `limit`, webot_file_t *), for the
  * caller to confirm (webot_store_file_mark_uploaded) or expire

@@ -21,6 +21,7 @@
 #define STALE_UPLOADING_SECS  21600     /* a claim whose process died */
 #define HOUSEKEEPING_EVERY    60        /* lazy runs from presign, seconds */
 #define READ_CHUNK            (128 * 1024)
+#define EXPIRED_KEEP_DAYS     7         /* rows of expired contracts */
 
 /* The default allow-list: documents and images. Not HTML or SVG (active
  * content), not archives or executables. */
@@ -671,6 +672,13 @@ int webot_files_housekeeping(server_rec *s, webot_db_t *db, apr_pool_t *p,
             if (st >= 0) {
                 n++;
             }
+        }
+    }
+    {
+        int purged = 0;
+        rc = webot_store_files_purge(db, p, EXPIRED_KEEP_DAYS, limit, &purged);
+        if (rc != WEBOT_DB_OK) {
+            return -1;
         }
     }
     if (n) {

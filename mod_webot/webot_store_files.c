@@ -57,6 +57,12 @@ static const webot_stmt_t ST_EXPIRE = { "webot_files_expire",
     "UPDATE files f SET status = 'expired' FROM due WHERE f.id = due.id "
     "RETURNING f.id, f.store, due.status" };
 
+static const webot_stmt_t ST_PURGE = { "webot_files_purge",
+    "DELETE FROM files WHERE id IN (SELECT id FROM files "
+    "WHERE status = 'expired' AND expires_at < now() - "
+    "make_interval(days => %s::int) LIMIT %s::int "
+    "FOR UPDATE SKIP LOCKED)" };
+
 static const webot_stmt_t ST_DUE_S3 = { "webot_files_due_s3",
     "SELECT " FILE_COLS " FROM files WHERE status = 'pending' "
     "AND store = 's3' AND expires_at < now() ORDER BY expires_at "
@@ -321,6 +327,15 @@ webot_dbrc_e webot_store_files_expire(webot_db_t *db, apr_pool_t *p,
         APR_ARRAY_PUSH(*expired, webot_file_t *) = f;
     }
     return WEBOT_DB_OK;
+}
+
+webot_dbrc_e webot_store_files_purge(webot_db_t *db, apr_pool_t *p,
+                                     int keep_days, int limit, int *deleted)
+{
+    const char *args[2];
+    args[0] = apr_itoa(p, keep_days);
+    args[1] = apr_itoa(p, limit);
+    return exec1(db, p, &ST_PURGE, 2, args, deleted);
 }
 
 webot_dbrc_e webot_store_files_due_s3(webot_db_t *db, apr_pool_t *p,

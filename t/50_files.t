@@ -367,10 +367,16 @@ subtest 'housekeeping: expired contracts are marked and their partial data remov
   my $c4 = presign($key, size_bytes => 2)->json;
   put_upload($c4, 'ok');
   psql("UPDATE files SET expires_at = now() - interval '1 day' WHERE id = '$c4->{file_id}'");
+  # a contract that expired more than 7 days ago: its row goes
+  my $c5 = presign($key, size_bytes => 2)->json;
+  psql("UPDATE files SET status = 'expired', expires_at = now() - interval '8 days' WHERE id = '$c5->{file_id}'");
+  my $c6 = presign($key, size_bytes => 2)->json;
+  psql("UPDATE files SET status = 'expired', expires_at = now() - interval '6 days' WHERE id = '$c6->{file_id}'");
   # the lazy run (WebotFileHousekeeping 1 in the test config) rides on presign
   my $deadline = time + 20;
   while (time < $deadline && (file_row($id)->{status} ne 'expired'
-                              || file_row($c2->{file_id})->{status} ne 'expired')) {
+                              || file_row($c2->{file_id})->{status} ne 'expired'
+                              || file_row($c5->{file_id}))) {
     presign($key);
     Time::HiRes::sleep(0.3);
   }
@@ -380,6 +386,8 @@ subtest 'housekeeping: expired contracts are marked and their partial data remov
   ok(!-e $part2, 'its partial data removed');
   is(file_row($c3->{file_id})->{status}, 'uploading', 'a recent claim is left alone');
   is(file_row($c4->{file_id})->{status}, 'uploaded', 'uploaded file untouched');
+  is(file_row($c5->{file_id}), undef, 'the row of a contract expired 8 days ago is deleted');
+  is(file_row($c6->{file_id})->{status}, 'expired', 'one expired 6 days ago is kept');
   ok(-f store_dir() . "/$c4->{file_id}", 'and its data kept');
   error_ok(put_upload($c, 'x' x 100), 403, 'FORBIDDEN', 'an expired contract refuses uploads');
   psql("UPDATE files SET status = 'pending' WHERE id = '$c3->{file_id}'");
