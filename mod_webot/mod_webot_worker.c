@@ -1246,12 +1246,6 @@ static void housekeep(loop_t *L, apr_time_t now)
     }
 }
 
-/* Results (or free slots) worth a round of their own. */
-static int batch_min(void)
-{
-    return G.concurrency >= 8 ? G.concurrency / 4 : 1;
-}
-
 static int mpm_stopping(void)
 {
     int st = AP_MPMQ_RUNNING;
@@ -1286,13 +1280,12 @@ static void loop_round(loop_t *L)
                && (L->wake || L->more || now >= L->next_poll
                    || now >= L->next_due);
     if (L->db && (L->done->nelts || do_claim) && now >= L->next_round) {
-        /* Batching: a round (one commit) waits up to BATCH_DELAY for more
-         * results while calls are in flight, unless a quarter of the
-         * slots is ready already. */
+        /* Batching: while calls are in flight, a round (one commit) waits
+         * up to BATCH_DELAY for their results too. */
         if (!L->pending_since) {
             L->pending_since = now;
         }
-        if (!L->ncalls || L->stopping || free_slots >= batch_min()
+        if (!L->ncalls || L->stopping
             || now - L->pending_since >= BATCH_DELAY) {
             round_tx(L, now, do_claim);
             L->pending_since = 0;
@@ -1332,7 +1325,7 @@ static void loop_round(loop_t *L)
             if (!L->pending_since) {
                 L->pending_since = now;
             }
-            until = !L->ncalls || L->stopping || free_slots >= batch_min()
+            until = !L->ncalls || L->stopping
                     ? now : tmin(until, L->pending_since + BATCH_DELAY);
         }
         else if (!L->stopping && free_slots > 0) {
