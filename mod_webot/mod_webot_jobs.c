@@ -283,11 +283,16 @@ alone:
     apr_pool_destroy(tp);
 }
 
-/* Queues me and waits until a group ran it (leading one if none runs). */
-static void create_grouped(webot_req_t *wr, webot_db_t *db, create_req *me)
+/* Queues me and waits until a group ran it (leading one if none runs). A
+ * waiter gives its pooled connection back while it waits (the per-process
+ * connection gate then lets other requests in, and they join the group); a
+ * leader takes one again if it has none. */
+static void create_grouped(webot_req_t *wr, create_req *me)
 {
     create_req *v[GROUP_MAX];
-    int n;
+    webot_error_t *err = NULL;
+    webot_db_t *db;
+    int n, i;
 
     pthread_mutex_lock(&group.mu);
     me->state = CR_QUEUED;
@@ -302,6 +307,12 @@ static void create_grouped(webot_req_t *wr, webot_db_t *db, create_req *me)
     group.tail = me;
     while (me->state == CR_QUEUED || me->state == CR_TAKEN) {
         if (group.leading || me->state != CR_QUEUED) {
+            if (wr->db) {
+                pthread_mutex_unlock(&group.mu);
+                webot_req_db_release(wr);
+                pthread_mutex_lock(&group.mu);
+                continue;
+            }
             pthread_cond_wait(&group.cv, &group.mu);
             continue;
         }
@@ -315,7 +326,14 @@ static void create_grouped(webot_req_t *wr, webot_db_t *db, create_req *me)
             group.tail = NULL;
         }
         pthread_mutex_unlock(&group.mu);
-        run_group(wr, db, v, n);
+        if ((db = webot_req_db(wr, &err))) {
+            run_group(wr, db, v, n);
+        }
+        else {
+            for (i = 0; i < n; i++) {
+                v[i]->state = CR_ALONE;     /* each tries its own */
+            }
+        }
         pthread_mutex_lock(&group.mu);
         group.leading = 0;
         pthread_cond_broadcast(&group.cv);
@@ -418,8 +436,11 @@ int webot_h_job_create(webot_req_t *wr)
     memset(&cr, 0, sizeof(cr));
     cr.in = &in;
     cr.p = wr->p;
-    create_grouped(wr, db, &cr);
+    create_grouped(wr, &cr);
     alone = cr.state == CR_ALONE;
+    if ((alone || cr.rc == WEBOT_DB_ERROR) && !(db = db_of(wr, &err))) {
+        return webot_send_error(wr, err);
+    }
     rc = alone ? webot_store_job_create(db, wr->p, &in, &out) : cr.rc;
     if (!alone) {
         out = cr.out;
