@@ -393,6 +393,28 @@ subtest 'housekeeping: expired contracts are marked and their partial data remov
   psql("UPDATE files SET status = 'pending' WHERE id = '$c3->{file_id}'");
 };
 
+subtest 'database down: 503, nothing kept, the contract survives' => sub {
+  my $c = presign($key, content_type => 'application/pdf', size_bytes => 20000)->json;
+  pg_stop();
+  my $ok = eval {
+    my $e = error_ok(presign($key), 503, 'SERVICE_UNAVAILABLE', 'presign');
+    my $r = raw_request($c->{upload}{url}, body => 'd' x 20000,
+                        headers => ['Content-Type' => 'application/pdf', 'Content-Length' => 20000]);
+    is($r->{status}, 503, 'upload: 503') or diag($r->{raw});
+    is($r->{json} && $r->{json}{error}{code}, 'SERVICE_UNAVAILABLE', 'SERVICE_UNAVAILABLE');
+    ok($r->{headers}{'retry-after'}, 'Retry-After');
+    no_partials($c->{file_id});
+    1;
+  };
+  pg_start();
+  die $@ unless $ok;
+  my $deadline = time + 30;
+  Time::HiRes::sleep(0.3) while time < $deadline && api_get('/api/v1/health')->status != 200;
+  my $r = put_upload($c, 'd' x 20000);
+  is($r->status, 200, 'after the database is back, the same contract uploads') or diag($r->describe);
+  is(file_row($c->{file_id})->{status}, 'uploaded', 'uploaded');
+};
+
 subtest 'no partial files left by any of the above' => sub {
   my @parts = grep { /\.part$/ } store_entries();
   is_deeply(\@parts, [], 'no .part files in the store');
