@@ -18,7 +18,7 @@ sub rl { my ($r) = @_; my ($q) = ($r->header('RateLimit-Policy') // '') =~ /q=(\
          my ($rem, $t) = ($r->header('RateLimit') // '') =~ /r=(\d+);t=(\d+)/; return ($q, $rem, $t) }
 
 subtest 'a key with 5 per minute: 5 answers, then 429' => sub {
-  at_minute_start(20);
+  at_minute_start(12);
   my $a = make_account(plan => $both, grant => { '--rate-limit-per-minute' => 5 });
   for my $i (1 .. 5) {
     my $r = api_get('/api/v1/me', key => $a->{key});
@@ -54,7 +54,7 @@ subtest 'a key with 5 per minute: 5 answers, then 429' => sub {
 };
 
 subtest 'shared by the processes: 12 parallel requests against 10 per minute' => sub {
-  at_minute_start(20);
+  at_minute_start(12);
   my $a = make_account(plan => $both, grant => { '--rate-limit-per-minute' => 10 });
   my @pids;
   pipe(my $rd, my $wr) or die $!;
@@ -79,7 +79,7 @@ subtest 'shared by the processes: 12 parallel requests against 10 per minute' =>
 };
 
 subtest '401 and 403 answers do not count' => sub {
-  at_minute_start(20);
+  at_minute_start(12);
   my $a = make_account(plan => $human, grant => { '--rate-limit-per-minute' => 3 });
   my $narrow = webotctl_json(qw(key create --account), $a->{account_id}, qw(--name narrow --scopes jobs:read));
   # 403 FORBIDDEN (scope) x 6 with the narrow key
@@ -112,7 +112,7 @@ subtest '401 and 403 answers do not count' => sub {
 };
 
 subtest 'sessions have their own budget' => sub {
-  at_minute_start(20);
+  at_minute_start(12);
   my $a = make_account(plan => $both, grant => { '--rate-limit-per-minute' => 2 });
   my $c = session_for($a);
   is($c->get('/api/v1/me')->status, 200, 'session request 1');
