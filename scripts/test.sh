@@ -14,7 +14,8 @@
 #   WEBOT_TEST_ERROR_LOG WEBOT_TEST_HTTPD WEBOT_TOP
 # Knobs: WEBOT_TEST_CATALOG (catalog file, default conf/catalog.json),
 #   WEBOT_TEST_KEEP=1 (keep the temp dir), TEST_FILES="t/10_x.t ..." (subset),
-#   PROVE_ARGS (extra prove arguments, e.g. -v).
+#   PROVE_ARGS (extra prove arguments, e.g. -v), WEBOT_ERRLOG_ALLOW (another
+#   allow file for the error_log check; scripts/test-faults.sh sets it).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$WEBOT_TOP"
@@ -187,7 +188,7 @@ log "stopping httpd"
 perl t/TEST.PL -stop-httpd >/dev/null 2>&1 || true
 httpd_started=0
 
-scripts/errlog-check.sh t/logs/error_log t/error_log.allow || rc=1
+scripts/errlog-check.sh t/logs/error_log "${WEBOT_ERRLOG_ALLOW:-t/error_log.allow}" || rc=1
 if [[ -n "${SANITIZE:-}" ]]; then
   scripts/san-check.sh "$T/san" || rc=1
 fi
