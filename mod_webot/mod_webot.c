@@ -350,20 +350,30 @@ static int dbgate_enter(void)
     if (!dbgate.mu) {
         return 1;
     }
-    deadline = apr_time_now() + dbgate.timeout;
     apr_thread_mutex_lock(dbgate.mu);
+    /* A newcomer does not pass threads that already wait: a freed slot
+     * goes to a waiter (no barging, which made latency tails long). */
+    if (dbgate.in_use < dbgate.max && !dbgate.waiting) {
+        dbgate.in_use++;
+        apr_thread_mutex_unlock(dbgate.mu);
+        return 1;
+    }
+    deadline = apr_time_now() + dbgate.timeout;
+    dbgate.waiting++;
     while (dbgate.in_use >= dbgate.max) {
         apr_interval_time_t left = deadline - apr_time_now();
         if (left <= 0) {
             ok = 0;
             break;
         }
-        dbgate.waiting++;
         apr_thread_cond_timedwait(dbgate.cv, dbgate.mu, left);
-        dbgate.waiting--;
     }
+    dbgate.waiting--;
     if (ok) {
         dbgate.in_use++;
+    }
+    else if (dbgate.waiting && dbgate.in_use < dbgate.max) {
+        apr_thread_cond_signal(dbgate.cv);  /* pass on a slot we saw free */
     }
     apr_thread_mutex_unlock(dbgate.mu);
     return ok;
@@ -518,9 +528,21 @@ static int run_route(webot_req_t *wr)
     webot_error_t *e;
     int rc;
 
-    /* On the retry after a lost connection the body was read already. */
+    /* Who is calling comes first: an anonymous or refused caller learns
+     * that (401/403/429), not what is wrong with a body it may not send.
+     * Signed-URL routes (upload) and Stripe routes verify their signature in
+     * the handler. A refusal is sent with webot_send_error, which returns
+     * OK: wr->sent tells that the request is answered. */
+    if (rt->auth != WEBOT_AUTH_PUBLIC && rt->auth != WEBOT_AUTH_UPLOAD
+        && rt->auth != WEBOT_AUTH_STRIPE) {
+        if ((rc = webot_access_check(wr)) != OK || wr->sent) {
+            return rc;
+        }
+    }
+    /* The body is read and checked once; the retry after a lost database
+     * connection reuses it. */
     if (rt->method[0] == 'P' && !(rt->flags & WEBOT_RF_RAW_BODY)
-        && !wr->attempt) {
+        && !wr->raw_body) {
         const json_t *schema = webot_route_request_schema(rt);
         if ((e = webot_read_json_body(wr))) {
             return webot_send_error(wr, e);
@@ -540,17 +562,6 @@ static int run_route(webot_req_t *wr)
             if (webot_schema_validate(wr->p, schema, wr->body, "", e)) {
                 return webot_send_error(wr, e);
             }
-        }
-    }
-    /* signed-URL routes (WEBOT_AUTH_UPLOAD) verify their signature in the
-     * handler: no bearer, no session */
-    /* Stripe routes authenticate by signature in their handler */
-    if (rt->auth != WEBOT_AUTH_PUBLIC && rt->auth != WEBOT_AUTH_UPLOAD
-        && rt->auth != WEBOT_AUTH_STRIPE) {
-        /* a refusal is sent with webot_send_error, which returns OK:
-         * wr->sent tells that the request is answered */
-        if ((rc = webot_access_check(wr)) != OK || wr->sent) {
-            return rc;
         }
     }
     return rt->handler(wr);

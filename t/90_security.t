@@ -186,13 +186,9 @@ subtest 'API4 unrestricted resource consumption: caps' => sub {
   my $r = seen(api_get('/api/v1/me', key => $rl->{key}));
   error_ok($r, 429, 'RATE_LIMITED', 'over the per-minute limit: 429');
   like($r->header('Retry-After') // '', qr/^[1-9]\d*$/, 'with Retry-After');
-  # Finding (design, docs/architecture.md steps 4-5): the body is read and
-  # parsed (and, on routes the dispatcher validates, checked against the
-  # schema) before the access gate, so an anonymous caller gets 400/422 with
-  # the details instead of 401, and a key over its rate limit still gets its
-  # bad bodies parsed and answered (not counted). TODO until decided.
-  TODO: {
-    local $TODO = 'body read and validated before the access gate (reported, not changed here)';
+  # The access gate runs before the body is read: an anonymous caller gets
+  # 401, a key over its rate limit 429, whatever its body.
+  {
     my $anon = seen(api_post('/api/v1/jobs', body => '{"title":', content_type => 'application/json',
                              headers => { 'Idempotency-Key' => idem_key() }));
     is($anon->status, 401, 'anonymous POST /jobs with broken JSON: 401 before parsing');
