@@ -155,10 +155,10 @@ fi
 run_wrk() {
   local name=$1 url=$2 key=$3 script=$4 line non2xx
   if (( WARMUP > 0 )); then
-    RUN_ID="w$name$$" JOBS_KEY=$key wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" \
+    RUN_ID="w$name-$(date +%s%N)" JOBS_KEY=$key wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" \
       -s "$TOP/bench/$script" "$url" >/dev/null 2>&1 || true
   fi
-  RUN_ID="$name$$" JOBS_KEY=$key timeout 40 wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" \
+  RUN_ID="$name-$(date +%s%N)" JOBS_KEY=$key timeout 40 wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" \
       --timeout 5s --latency -s "$TOP/bench/$script" "$url" >"$OUT/$name.txt" 2>&1 \
     || { cat "$OUT/$name.txt" >&2; die "wrk failed on $url"; }
   line=$(grep '^BENCH ' "$OUT/$name.txt") || { cat "$OUT/$name.txt" >&2; die "no result from wrk"; }

@@ -64,16 +64,19 @@ webot_dbrc_e webot_store_job_create(webot_db_t *db, apr_pool_t *p,
                                     const webot_job_create_in_t *in,
                                     webot_job_create_out_t *out);
 
-/* The two steps of a creation in a group's transaction (see
- * webot_store_jobs.c): stage (REPLAY / IN_PROGRESS in out, or *staged),
- * then guard (CREATED, QUOTA or ACTIVE_LIMIT; a refused item's staged rows
- * are deleted). */
-webot_dbrc_e webot_store_job_stage(webot_db_t *db, apr_pool_t *p,
-                                   const webot_job_create_in_t *in,
-                                   webot_job_create_out_t *out, int *staged);
-webot_dbrc_e webot_store_job_guard(webot_db_t *db, apr_pool_t *p,
-                                   const webot_job_create_in_t *in,
-                                   webot_job_create_out_t *out);
+/* A group of creations in one transaction (see webot_store_jobs.c).
+ * stage: every item; out[i] is REPLAY or IN_PROGRESS (its strings in
+ * pools[i]), or staged[i] = 1.
+ * guard: the staged items of ONE account, period and limits (in[0]'s), in
+ * arrival order: out[i] becomes CREATED, QUOTA or ACTIVE_LIMIT (refused
+ * items' staged rows are deleted and their refusals recorded). */
+webot_dbrc_e webot_store_jobs_stage(webot_db_t *db, apr_pool_t *p,
+                                    const webot_job_create_in_t *const *in,
+                                    int n, webot_job_create_out_t *const *out,
+                                    apr_pool_t *const *pools, int *staged);
+webot_dbrc_e webot_store_jobs_guard(webot_db_t *db, apr_pool_t *p,
+                                    const webot_job_create_in_t *const *in,
+                                    int n, webot_job_create_out_t *const *out);
 
 /* Wakes the worker: NOTIFY webot_jobs with each job id of the text[]
  * literal ids_sql ("{job_a,job_b}"). */

@@ -188,7 +188,6 @@ typedef struct create_req {
     webot_job_create_out_t out;
     webot_dbrc_e rc;
     int state;
-    int staged;                     /* its rows are in the transaction */
     unsigned long seq;              /* arrival order */
     struct create_req *next;
 } create_req;
@@ -202,12 +201,31 @@ static struct {
 } group = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL,
             0, 0 };
 
+/* Order of the guards: account, period and limits (one guard statement
+ * pair per run of equal keys), then arrival. */
 static int by_account(const void *a, const void *b)
 {
     const create_req *x = *(create_req *const *)a;
     const create_req *y = *(create_req *const *)b;
     int c = strcmp(x->in->account_id, y->in->account_id);
+    if (!c) {
+        c = strcmp(x->in->period_start, y->in->period_start);
+    }
+    if (!c) {
+        c = x->in->monthly_jobs - y->in->monthly_jobs;
+    }
+    if (!c) {
+        c = x->in->max_active_jobs - y->in->max_active_jobs;
+    }
     return c ? c : (x->seq < y->seq ? -1 : x->seq > y->seq);
+}
+
+static int same_guard(const create_req *x, const create_req *y)
+{
+    return !strcmp(x->in->account_id, y->in->account_id)
+        && !strcmp(x->in->period_start, y->in->period_start)
+        && x->in->monthly_jobs == y->in->monthly_jobs
+        && x->in->max_active_jobs == y->in->max_active_jobs;
 }
 
 /* Runs a group on the leader's connection; leaves every item CR_DONE (rc
@@ -216,7 +234,7 @@ static void run_group(webot_req_t *wr, webot_db_t *db, create_req **v, int n)
 {
     apr_pool_t *tp;
     const char *ids = NULL;
-    int i, ncreated = 0;
+    int i, j, k, ncreated = 0;
 
     apr_pool_create(&tp, wr->p);
     apr_pool_tag(tp, "webot_job_group");
@@ -226,25 +244,51 @@ static void run_group(webot_req_t *wr, webot_db_t *db, create_req **v, int n)
         v[0]->state = CR_DONE;
     }
     else {
-        /* stage every item (no lock that other creations wait for), then
-         * guard the staged ones in account order, then one commit */
+        const webot_job_create_in_t **in;
+        webot_job_create_out_t **out;
+        apr_pool_t **pools;
+        create_req **g;
+        int *staged, ng = 0;
+
+        in = apr_palloc(tp, sizeof(*in) * (apr_size_t)n);
+        out = apr_palloc(tp, sizeof(*out) * (apr_size_t)n);
+        pools = apr_palloc(tp, sizeof(*pools) * (apr_size_t)n);
+        staged = apr_pcalloc(tp, sizeof(*staged) * (apr_size_t)n);
+        g = apr_palloc(tp, sizeof(*g) * (apr_size_t)n);
+        for (i = 0; i < n; i++) {
+            in[i] = v[i]->in;
+            out[i] = &v[i]->out;
+            pools[i] = v[i]->p;
+        }
         if (webot_db_begin(db, tp) != WEBOT_DB_OK) {
             goto alone;
         }
+        /* 1. stage every item in one statement */
+        if (webot_store_jobs_stage(db, tp, in, n, out, pools, staged)
+            != WEBOT_DB_OK) {
+            goto failed;
+        }
+        /* 2. guard the staged ones: one lock/apply pair per account,
+         * period and limits, accounts in order, items in arrival order */
         for (i = 0; i < n; i++) {
-            if (webot_store_job_stage(db, v[i]->p, v[i]->in, &v[i]->out,
-                                      &v[i]->staged) != WEBOT_DB_OK) {
+            if (staged[i]) {
+                g[ng++] = v[i];
+            }
+        }
+        qsort(g, (size_t)ng, sizeof(*g), by_account);
+        for (i = 0; i < ng; i = j) {
+            for (j = i + 1; j < ng && same_guard(g[i], g[j]); j++)
+                ;
+            for (k = i; k < j; k++) {
+                in[k - i] = g[k]->in;
+                out[k - i] = &g[k]->out;
+            }
+            if (webot_store_jobs_guard(db, tp, in, j - i, out)
+                != WEBOT_DB_OK) {
                 goto failed;
             }
         }
-        qsort(v, (size_t)n, sizeof(*v), by_account);
-        for (i = 0; i < n; i++) {
-            if (v[i]->staged
-                && webot_store_job_guard(db, v[i]->p, v[i]->in, &v[i]->out)
-                   != WEBOT_DB_OK) {
-                goto failed;
-            }
-        }
+        /* 3. one commit for all */
         if (webot_db_commit(db, tp) != WEBOT_DB_OK) {
             goto alone;
         }

@@ -6,6 +6,7 @@
  * read, and then refers to them as $n (cast where a type is needed). */
 #include "webot_store_jobs.h"
 #include "webot_util.h"
+#include "webot_store_worker.h"
 
 #include <apr_strings.h>
 #include <stdlib.h>
@@ -258,82 +259,20 @@ webot_dbrc_e webot_store_job_create(webot_db_t *db, apr_pool_t *p,
     }
 }
 
-/* --- creation in two steps (groups) -----------------------------------------
- * A group of creations runs in one transaction (mod_webot_jobs.c): first
- * every item is staged (the key checked and claimed, the job, its event,
- * its usage event and the key's record inserted: no lock another creation
- * waits for), then every staged item is guarded in account order (the
- * counter locked, the quota reserved, the job counted; a refused item's
- * staged rows are deleted and its refusal recorded), then one commit. So
- * the account's counter is locked only for the guards and the commit. */
-
-static const webot_stmt_t ST_STAGE = { "webot_jobs_stage",
-    "WITH arg AS (SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-    "  %s, %s, %s, %s, %s, %s, %s),"
-    /* the parameters of webot_jobs_create */
-    " ex AS (SELECT encode(fingerprint, 'hex') AS fp, status,"
-    "   response_status, response_body FROM idempotency_keys"
-    "   WHERE account_id = $1 AND key = $2),"
-    " l AS (SELECT pg_try_advisory_xact_lock("
-    "   hashtextextended($1 || ' ' || $2, 4242)) AS got"
-    "   WHERE NOT EXISTS (SELECT 1 FROM ex)),"
-    " j AS (INSERT INTO jobs (id, account_id, status, service_family,"
-    "   service_option, title, intake, file_ids, metadata, max_revisions,"
-    "   quota_period_start, event_seq, created_at, updated_at)"
-    "   SELECT $4, $1, 'queued', $7, $8, $9, $10::jsonb, $11::text[],"
-    "   $12::jsonb, $13::int, $14::timestamptz, 1, $18::timestamptz,"
-    "   $18::timestamptz FROM l WHERE l.got RETURNING id),"
-    " e AS (INSERT INTO job_events (id, job_id, account_id, seq, type,"
-    "   status, message, created_at)"
-    "   SELECT $5, j.id, $1, 1, 'job.queued', 'queued', $19,"
-    "   $18::timestamptz FROM j),"
-    " u AS (INSERT INTO usage_events (id, account_id, type, job_id,"
-    "   created_at) SELECT $6, $1, 'job.created', j.id, $18::timestamptz"
-    "   FROM j),"
-    " i AS (INSERT INTO idempotency_keys (account_id, key, route,"
-    "   fingerprint, status, response_status, response_body, job_id)"
-    "   SELECT $1, $2, 'POST /jobs', decode($3, 'hex'), 'done', 201, $20,"
-    "   j.id FROM j)"
-    " SELECT (SELECT fp FROM ex), (SELECT status FROM ex),"
-    "  (SELECT response_status FROM ex), (SELECT response_body FROM ex),"
-    "  (SELECT got FROM l), (SELECT id FROM j)" };
-
-static const webot_stmt_t ST_GUARD = { "webot_jobs_guard",
-    "WITH arg AS (SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s),"
-    /* $1 account $2 key $3 job $4 usage $5 period_start $6 period_end
-     * $7 quota $8 max_active $9 refusal usage id */
-    " c AS (SELECT active < $8::int AS ok, active FROM job_counters"
-    "   WHERE account_id = $1 FOR UPDATE),"
-    " q AS (INSERT INTO quota_periods AS qp (account_id, period_start,"
-    "   period_end, used)"
-    "   SELECT $1, $5::timestamptz, $6::timestamptz,"
-    "   CASE WHEN c.ok THEN 1 ELSE 0 END FROM c WHERE $7::int > 0"
-    "   ON CONFLICT (account_id, period_start) DO UPDATE"
-    "   SET used = qp.used + EXCLUDED.used"
-    "   WHERE qp.used < $7::int RETURNING used),"
-    " y AS (SELECT coalesce((SELECT ok FROM c), false)"
-    "   AND EXISTS (SELECT 1 FROM q) AS yes),"
-    " n AS (UPDATE job_counters SET active = active + 1"
-    "   WHERE account_id = $1 AND (SELECT yes FROM y)),"
-    " r AS (SELECT CASE"
-    "   WHEN NOT EXISTS (SELECT 1 FROM c) THEN NULL"
-    "   WHEN (SELECT yes FROM y) THEN NULL"
-    "   WHEN NOT EXISTS (SELECT 1 FROM q) THEN 'QUOTA_EXCEEDED'"
-    "   ELSE 'ACTIVE_JOB_LIMIT' END AS code),"
-    " dj AS (DELETE FROM jobs WHERE id = $3 AND account_id = $1"
-    "   AND (SELECT code FROM r) IS NOT NULL),"
-    " du AS (DELETE FROM usage_events WHERE id = $4"
-    "   AND (SELECT code FROM r) IS NOT NULL),"
-    " di AS (DELETE FROM idempotency_keys WHERE account_id = $1"
-    "   AND key = $2 AND (SELECT code FROM r) IS NOT NULL),"
-    " rej AS (INSERT INTO usage_events (id, account_id, type, code)"
-    "   SELECT $9, $1, 'request.rejected', r.code FROM r"
-    "   WHERE r.code IS NOT NULL)"
-    " SELECT (SELECT count(*) FROM c), (SELECT yes FROM y),"
-    "  (SELECT code FROM r),"
-    "  coalesce((SELECT used FROM q), (SELECT used FROM quota_periods"
-    "    WHERE account_id = $1 AND period_start = $5::timestamptz), 0),"
-    "  (SELECT active FROM c)" };
+/* --- creation of a group ---------------------------------------------------
+ * A group of creations (mod_webot_jobs.c) runs in one transaction with a
+ * fixed number of statements, whatever its size:
+ *   1. stage: one statement for every item: the key's earlier record, the
+ *      key's claim, and for a claimed key the job, its event, its usage
+ *      event and the key's record (no lock another creation waits for);
+ *   2. per account (and period and limits), in account order:
+ *      lock: the job counter and the quota row, locked (FOR UPDATE), read;
+ *      apply: the first `a` staged items are accepted (a = what both the
+ *      quota and the active-job limit still allow, in arrival order), the
+ *      counter and the quota move by a, the others' staged rows are
+ *      deleted and their refusals recorded;
+ *   3. one commit.
+ * So the account's rows are locked only from step 2 to the commit. */
 
 static void create_args(apr_pool_t *p, const webot_job_create_in_t *in,
                         const char *args[20])
@@ -360,91 +299,236 @@ static void create_args(apr_pool_t *p, const webot_job_create_in_t *in,
     args[19] = in->response_body;
 }
 
-webot_dbrc_e webot_store_job_stage(webot_db_t *db, apr_pool_t *p,
-                                   const webot_job_create_in_t *in,
-                                   webot_job_create_out_t *out, int *staged)
+static const webot_stmt_t ST_STAGE = { "webot_jobs_stage",
+    "WITH arg AS (SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+    "  %s, %s, %s, %s),"
+    /* arrays, one element per item: $1 account $2 key $3 fp $4 job
+     * $5 event $6 usage $7 family $8 option $9 title $10 intake
+     * $11 file_ids (text[] literals) $12 metadata $13 max_revisions
+     * $14 period_start $15 created_at $16 message $17 body */
+    " inp AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[],"
+    "   $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],"
+    "   $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],"
+    "   $14::text[], $15::text[], $16::text[], $17::text[])"
+    "   WITH ORDINALITY AS t(acct, ikey, fp, job, evt, ue, fam, opt, title,"
+    "   intake, files, meta, maxrev, ps, created, msg, body, ord)),"
+    " ex AS (SELECT inp.ord, encode(k.fingerprint, 'hex') AS fp, k.status,"
+    "   k.response_status, k.response_body FROM inp"
+    "   JOIN idempotency_keys k ON k.account_id = inp.acct"
+    "   AND k.key = inp.ikey),"
+    " l AS (SELECT inp.ord, pg_try_advisory_xact_lock("
+    "   hashtextextended(inp.acct || ' ' || inp.ikey, 4242)) AS got"
+    "   FROM inp WHERE NOT EXISTS (SELECT 1 FROM ex WHERE ex.ord = inp.ord)),"
+    " ok AS MATERIALIZED (SELECT inp.* FROM inp JOIN l ON l.ord = inp.ord"
+    "   WHERE l.got),"
+    " j AS (INSERT INTO jobs (id, account_id, status, service_family,"
+    "   service_option, title, intake, file_ids, metadata, max_revisions,"
+    "   quota_period_start, event_seq, created_at, updated_at)"
+    "   SELECT job, acct, 'queued', fam, opt, title, intake::jsonb,"
+    "   files::text[], meta::jsonb, maxrev::int, ps::timestamptz, 1,"
+    "   created::timestamptz, created::timestamptz FROM ok),"
+    " e AS (INSERT INTO job_events (id, job_id, account_id, seq, type,"
+    "   status, message, created_at)"
+    "   SELECT evt, job, acct, 1, 'job.queued', 'queued', msg,"
+    "   created::timestamptz FROM ok),"
+    " u AS (INSERT INTO usage_events (id, account_id, type, job_id,"
+    "   created_at) SELECT ue, acct, 'job.created', job,"
+    "   created::timestamptz FROM ok),"
+    " i AS (INSERT INTO idempotency_keys (account_id, key, route,"
+    "   fingerprint, status, response_status, response_body, job_id)"
+    "   SELECT acct, ikey, 'POST /jobs', decode(fp, 'hex'), 'done', 201,"
+    "   body, job FROM ok)"
+    " SELECT inp.ord, ex.fp, ex.status, ex.response_status,"
+    "  ex.response_body, l.got FROM inp"
+    " LEFT JOIN ex ON ex.ord = inp.ord LEFT JOIN l ON l.ord = inp.ord"
+    " ORDER BY inp.ord" };
+
+webot_dbrc_e webot_store_jobs_stage(webot_db_t *db, apr_pool_t *p,
+                                    const webot_job_create_in_t *const *in,
+                                    int n, webot_job_create_out_t *const *out,
+                                    apr_pool_t *const *pools, int *staged)
 {
-    const char *args[20];
+    const char *args[17];
+    const char **col;
     webot_rows_t *rows;
     webot_dbrc_e rc;
+    int i, k;
 
-    memset(out, 0, sizeof(*out));
-    *staged = 0;
-    create_args(p, in, args);
-    if ((rc = webot_db_select(db, p, &ST_STAGE, &rows, 20, args))
+    col = apr_palloc(p, sizeof(*col) * (apr_size_t)n);
+    for (k = 0; k < 17; k++) {
+        for (i = 0; i < n; i++) {
+            const webot_job_create_in_t *x = in[i];
+            switch (k) {
+            case 0:  col[i] = x->account_id; break;
+            case 1:  col[i] = x->idem_key; break;
+            case 2:  col[i] = x->fingerprint_hex; break;
+            case 3:  col[i] = x->job_id; break;
+            case 4:  col[i] = x->event_id; break;
+            case 5:  col[i] = x->usage_id; break;
+            case 6:  col[i] = x->service_family; break;
+            case 7:  col[i] = x->service_option; break;
+            case 8:  col[i] = x->title; break;
+            case 9:  col[i] = x->intake_json; break;
+            case 10: col[i] = x->file_ids_sql; break;
+            case 11: col[i] = x->metadata_json; break;
+            case 12: col[i] = apr_itoa(p, x->max_revisions); break;
+            case 13: col[i] = x->period_start; break;
+            case 14: col[i] = x->created_at; break;
+            case 15: col[i] = x->event_message; break;
+            default: col[i] = x->response_body; break;
+            }
+        }
+        args[k] = webot_pg_array(p, col, n);
+    }
+    if ((rc = webot_db_select(db, p, &ST_STAGE, &rows, 17, args))
         != WEBOT_DB_OK) {
         return rc;
     }
-    if (rows->n != 1 || rows->cols != 6) {
+    if (rows->n != n || rows->cols != 6) {
         return WEBOT_DB_ERROR;
     }
-    if (WEBOT_ROW(rows, 0, 0)) {
-        out->result = WEBOT_CREATE_REPLAY;
-        out->idem_fingerprint = WEBOT_ROW(rows, 0, 0);
-        out->idem_status = WEBOT_ROW(rows, 0, 1);
-        out->idem_response_status = to_int(WEBOT_ROW(rows, 0, 2));
-        out->idem_response_body = WEBOT_ROW(rows, 0, 3);
-    }
-    else if (!is_true(WEBOT_ROW(rows, 0, 4)) || !WEBOT_ROW(rows, 0, 5)) {
-        out->result = WEBOT_CREATE_IN_PROGRESS;
-    }
-    else {
-        *staged = 1;
+    for (i = 0; i < n; i++) {
+        int ord = to_int(WEBOT_ROW(rows, i, 0)) - 1;
+        webot_job_create_out_t *o;
+        if (ord < 0 || ord >= n) {
+            return WEBOT_DB_ERROR;
+        }
+        o = out[ord];
+        memset(o, 0, sizeof(*o));
+        staged[ord] = 0;
+        if (WEBOT_ROW(rows, i, 1)) {
+            apr_pool_t *op = pools[ord];    /* outlives this statement */
+            o->result = WEBOT_CREATE_REPLAY;
+            o->idem_fingerprint = apr_pstrdup(op, WEBOT_ROW(rows, i, 1));
+            o->idem_status = apr_pstrdup(op, WEBOT_ROW(rows, i, 2));
+            o->idem_response_status = to_int(WEBOT_ROW(rows, i, 3));
+            o->idem_response_body = WEBOT_ROW(rows, i, 4)
+                ? apr_pstrdup(op, WEBOT_ROW(rows, i, 4)) : NULL;
+        }
+        else if (!is_true(WEBOT_ROW(rows, i, 5))) {
+            o->result = WEBOT_CREATE_IN_PROGRESS;
+        }
+        else {
+            staged[ord] = 1;
+        }
     }
     return WEBOT_DB_OK;
 }
 
-webot_dbrc_e webot_store_job_guard(webot_db_t *db, apr_pool_t *p,
-                                   const webot_job_create_in_t *in,
-                                   webot_job_create_out_t *out)
+/* The account's counter and quota row, locked in that order (as every
+ * creation and refund does). A quota row that another transaction created
+ * after this statement's snapshot is not seen: used is then NULL and the
+ * caller asks again. */
+static const webot_stmt_t ST_GROUP_LOCK = { "webot_jobs_group_lock",
+    "WITH arg AS (SELECT %s, %s, %s),"
+    /* $1 account $2 period_start $3 period_end */
+    " c AS (SELECT active FROM job_counters WHERE account_id = $1"
+    "   FOR UPDATE),"
+    " ins AS (INSERT INTO quota_periods (account_id, period_start,"
+    "   period_end, used) VALUES ($1, $2::timestamptz, $3::timestamptz, 0)"
+    "   ON CONFLICT (account_id, period_start) DO NOTHING RETURNING used),"
+    " q AS (SELECT used FROM quota_periods WHERE account_id = $1"
+    "   AND period_start = $2::timestamptz FOR UPDATE)"
+    " SELECT (SELECT count(*) FROM c), (SELECT active FROM c),"
+    "  coalesce((SELECT used FROM ins), (SELECT used FROM q))" };
+
+static const webot_stmt_t ST_GROUP_APPLY = { "webot_jobs_group_apply",
+    "WITH arg AS (SELECT %s, %s, %s, %s, %s, %s, %s, %s),"
+    /* $1 account $2 period_start $3 accepted $4 refused jobs[]
+     * $5 their usage events[] $6 their keys[] $7 refusal usage ids[]
+     * $8 the refusal code */
+    " cu AS (UPDATE job_counters SET active = active + $3::int"
+    "   WHERE account_id = $1 AND $3::int > 0),"
+    " qu AS (UPDATE quota_periods SET used = used + $3::int"
+    "   WHERE account_id = $1 AND period_start = $2::timestamptz"
+    "   AND $3::int > 0),"
+    " dj AS (DELETE FROM jobs WHERE account_id = $1"
+    "   AND id = ANY($4::text[])),"
+    " du AS (DELETE FROM usage_events WHERE account_id = $1"
+    "   AND id = ANY($5::text[])),"
+    " di AS (DELETE FROM idempotency_keys WHERE account_id = $1"
+    "   AND key = ANY($6::text[])),"
+    " rj AS (INSERT INTO usage_events (id, account_id, type, code)"
+    "   SELECT x, $1, 'request.rejected', $8 FROM unnest($7::text[]) x)"
+    " SELECT 1" };
+
+webot_dbrc_e webot_store_jobs_guard(webot_db_t *db, apr_pool_t *p,
+                                    const webot_job_create_in_t *const *in,
+                                    int n, webot_job_create_out_t *const *out)
 {
-    const char *args[9];
+    const char *args[8];
+    const char **rj, **ru, **rk, **ri;
     webot_rows_t *rows;
     webot_dbrc_e rc;
-    int attempt;
+    int i, attempt, active = 0, used = 0, a, nr = 0, quota_out;
+    const char *code;
 
-    args[0] = in->account_id;
-    args[1] = in->idem_key;
-    args[2] = in->job_id;
-    args[3] = in->usage_id;
-    args[4] = in->period_start;
-    args[5] = in->period_end;
-    args[6] = apr_itoa(p, in->monthly_jobs);
-    args[7] = apr_itoa(p, in->max_active_jobs);
-    args[8] = in->reject_id;
+    args[0] = in[0]->account_id;
+    args[1] = in[0]->period_start;
+    args[2] = in[0]->period_end;
     for (attempt = 0; ; attempt++) {
-        if ((rc = webot_db_select(db, p, &ST_GUARD, &rows, 9, args))
+        if ((rc = webot_db_select(db, p, &ST_GROUP_LOCK, &rows, 3, args))
             != WEBOT_DB_OK) {
             return rc;
         }
-        if (rows->n != 1 || rows->cols != 5) {
+        if (rows->n != 1 || rows->cols != 3 || attempt > 2) {
             return WEBOT_DB_ERROR;
         }
         if (to_int(WEBOT_ROW(rows, 0, 0)) == 0) {
-            if (attempt > 0) {
-                return WEBOT_DB_ERROR;
-            }
             if ((rc = webot_store_job_counters_ensure(db, p,
-                                                      in->account_id))
+                                                      in[0]->account_id))
                 != WEBOT_DB_OK) {
                 return rc;
             }
             continue;
         }
-        out->quota_used = to_int(WEBOT_ROW(rows, 0, 3));
-        out->active = to_int(WEBOT_ROW(rows, 0, 4));
-        if (is_true(WEBOT_ROW(rows, 0, 1))) {
-            out->result = WEBOT_CREATE_CREATED;
+        if (!WEBOT_ROW(rows, 0, 2)) {
+            continue;                   /* a quota row newer than us */
         }
-        else if (WEBOT_ROW(rows, 0, 2)
-                 && !strcmp(WEBOT_ROW(rows, 0, 2), "QUOTA_EXCEEDED")) {
-            out->result = WEBOT_CREATE_QUOTA;
-        }
-        else {
-            out->result = WEBOT_CREATE_ACTIVE_LIMIT;
-        }
-        return WEBOT_DB_OK;
+        active = to_int(WEBOT_ROW(rows, 0, 1));
+        used = to_int(WEBOT_ROW(rows, 0, 2));
+        break;
     }
+    /* what the quota and the active-job limit still allow, in order */
+    a = n;
+    if (in[0]->monthly_jobs - used < a) {
+        a = in[0]->monthly_jobs - used;
+    }
+    if (in[0]->max_active_jobs - active < a) {
+        a = in[0]->max_active_jobs - active;
+    }
+    if (a < 0) {
+        a = 0;
+    }
+    quota_out = used + a >= in[0]->monthly_jobs;
+    code = quota_out ? "QUOTA_EXCEEDED" : "ACTIVE_JOB_LIMIT";
+    rj = apr_palloc(p, sizeof(*rj) * (apr_size_t)(n + 1));
+    ru = apr_palloc(p, sizeof(*ru) * (apr_size_t)(n + 1));
+    rk = apr_palloc(p, sizeof(*rk) * (apr_size_t)(n + 1));
+    ri = apr_palloc(p, sizeof(*ri) * (apr_size_t)(n + 1));
+    for (i = 0; i < n; i++) {
+        webot_job_create_out_t *o = out[i];
+        o->quota_used = used + a;
+        o->active = active + a;
+        if (i < a) {
+            o->result = WEBOT_CREATE_CREATED;
+            continue;
+        }
+        o->result = quota_out ? WEBOT_CREATE_QUOTA
+                              : WEBOT_CREATE_ACTIVE_LIMIT;
+        rj[nr] = in[i]->job_id;
+        ru[nr] = in[i]->usage_id;
+        rk[nr] = in[i]->idem_key;
+        ri[nr] = in[i]->reject_id;
+        nr++;
+    }
+    args[2] = apr_itoa(p, a);
+    args[3] = webot_pg_array(p, rj, nr);
+    args[4] = webot_pg_array(p, ru, nr);
+    args[5] = webot_pg_array(p, rk, nr);
+    args[6] = webot_pg_array(p, ri, nr);
+    args[7] = code;
+    return webot_db_select(db, p, &ST_GROUP_APPLY, &rows, 8, args);
 }
 
 static const webot_stmt_t ST_NOTIFY_JOBS = { "webot_jobs_notify",
