@@ -78,6 +78,10 @@ webot_dbrc_e webot_store_jobs_guard(webot_db_t *db, apr_pool_t *p,
                                     const webot_job_create_in_t *const *in,
                                     int n, webot_job_create_out_t *const *out);
 
+/* Within a group's transaction: waits for the creation turn (an advisory
+ * lock held until the transaction ends). */
+webot_dbrc_e webot_store_jobs_turn(webot_db_t *db, apr_pool_t *p);
+
 /* Wakes the worker: NOTIFY webot_jobs with each job id of the text[]
  * literal ids_sql ("{job_a,job_b}"). */
 webot_dbrc_e webot_store_jobs_notify(webot_db_t *db, apr_pool_t *p,

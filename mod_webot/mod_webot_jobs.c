@@ -228,19 +228,25 @@ static int same_guard(const create_req *x, const create_req *y)
         && x->in->max_active_jobs == y->in->max_active_jobs;
 }
 
-/* Runs a group on the leader's connection; leaves every item CR_DONE (rc
- * and out set; created jobs notified) or CR_ALONE. */
-static void run_group(webot_req_t *wr, webot_db_t *db, create_req **v, int n)
+/* Runs a group on the leader's connection, inside the transaction that
+ * holds the creation turn; commits it. Leaves every item CR_DONE (rc and
+ * out set; created jobs notified) or CR_ALONE. */
+static void run_group(webot_req_t *wr, webot_db_t *db, apr_pool_t *tp,
+                      create_req **v, int n)
 {
-    apr_pool_t *tp;
     const char *ids = NULL;
     int i, j, k, ncreated = 0;
 
-    apr_pool_create(&tp, wr->p);
-    apr_pool_tag(tp, "webot_job_group");
     if (n == 1) {
-        /* alone anyway: one statement, its own implicit transaction */
-        v[0]->rc = webot_store_job_create(db, v[0]->p, v[0]->in, &v[0]->out);
+        /* alone: the one-statement creation */
+        if (webot_store_job_create(db, v[0]->p, v[0]->in, &v[0]->out)
+            != WEBOT_DB_OK) {
+            goto failed;
+        }
+        if (webot_db_commit(db, tp) != WEBOT_DB_OK) {
+            goto alone;
+        }
+        v[0]->rc = WEBOT_DB_OK;
         v[0]->state = CR_DONE;
     }
     else {
@@ -259,9 +265,6 @@ static void run_group(webot_req_t *wr, webot_db_t *db, create_req **v, int n)
             in[i] = v[i]->in;
             out[i] = &v[i]->out;
             pools[i] = v[i]->p;
-        }
-        if (webot_db_begin(db, tp) != WEBOT_DB_OK) {
-            goto alone;
         }
         /* 1. stage every item in one statement */
         if (webot_store_jobs_stage(db, tp, in, n, out, pools, staged)
@@ -313,7 +316,6 @@ static void run_group(webot_req_t *wr, webot_db_t *db, create_req **v, int n)
                       "%d job(s) created but the worker was not notified "
                       "(request_id %s)", ncreated, wr->request_id);
     }
-    apr_pool_destroy(tp);
     return;
 failed:
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, wr->r, APLOGNO(30201)
@@ -324,19 +326,25 @@ alone:
     for (i = 0; i < n; i++) {
         v[i]->state = CR_ALONE;
     }
-    apr_pool_destroy(tp);
 }
 
 /* Queues me and waits until a group ran it (leading one if none runs). A
  * waiter gives its pooled connection back while it waits (the per-process
  * connection gate then lets other requests in, and they join the group); a
- * leader takes one again if it has none. */
+ * leader takes one again if it has none.
+ *
+ * The leader first waits for the creation turn (an advisory lock held by
+ * the group's transaction, see webot_store_jobs_turn): groups of all
+ * processes and hosts take turns, and a group takes its items from the
+ * queue only once it has the turn, so it carries everything that arrived
+ * while the others were committing: one WAL flush per turn. */
 static void create_grouped(webot_req_t *wr, create_req *me)
 {
     create_req *v[GROUP_MAX];
     webot_error_t *err = NULL;
     webot_db_t *db;
-    int n, i;
+    apr_pool_t *tp;
+    int n, i, turn;
 
     pthread_mutex_lock(&group.mu);
     me->state = CR_QUEUED;
@@ -361,6 +369,15 @@ static void create_grouped(webot_req_t *wr, create_req *me)
             continue;
         }
         group.leading = 1;
+        pthread_mutex_unlock(&group.mu);
+
+        apr_pool_create(&tp, wr->p);
+        apr_pool_tag(tp, "webot_job_group");
+        db = webot_req_db(wr, &err);
+        turn = db && webot_db_begin(db, tp) == WEBOT_DB_OK
+               && webot_store_jobs_turn(db, tp) == WEBOT_DB_OK;
+
+        pthread_mutex_lock(&group.mu);
         for (n = 0; group.head && n < GROUP_MAX; n++) {
             v[n] = group.head;
             v[n]->state = CR_TAKEN;
@@ -370,14 +387,20 @@ static void create_grouped(webot_req_t *wr, create_req *me)
             group.tail = NULL;
         }
         pthread_mutex_unlock(&group.mu);
-        if ((db = webot_req_db(wr, &err))) {
-            run_group(wr, db, v, n);
+
+        if (turn) {
+            run_group(wr, db, tp, v, n);
         }
         else {
+            if (db) {
+                webot_db_rollback(db, tp);
+            }
             for (i = 0; i < n; i++) {
                 v[i]->state = CR_ALONE;     /* each tries its own */
             }
         }
+        apr_pool_destroy(tp);
+
         pthread_mutex_lock(&group.mu);
         group.leading = 0;
         pthread_cond_broadcast(&group.cv);

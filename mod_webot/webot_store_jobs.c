@@ -531,6 +531,20 @@ webot_dbrc_e webot_store_jobs_guard(webot_db_t *db, apr_pool_t *p,
     return webot_db_select(db, p, &ST_GROUP_APPLY, &rows, 8, args);
 }
 
+/* The creation turn: one advisory lock for the transaction of a group
+ * (any account, any process or host). Groups commit one after another
+ * anyway (they lock the same accounts' counters through their commits);
+ * waiting here, before the group is formed, lets each turn carry all the
+ * creations that queued meanwhile. */
+static const webot_stmt_t ST_TURN = { "webot_jobs_turn",
+    "SELECT pg_advisory_xact_lock(7222360355614557184)" };
+
+webot_dbrc_e webot_store_jobs_turn(webot_db_t *db, apr_pool_t *p)
+{
+    webot_rows_t *rows;
+    return webot_db_select(db, p, &ST_TURN, &rows, 0, NULL);
+}
+
 static const webot_stmt_t ST_NOTIFY_JOBS = { "webot_jobs_notify",
     "SELECT count(pg_notify('webot_jobs', x)) FROM unnest(%s::text[]) x" };
 
