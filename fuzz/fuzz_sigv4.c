@@ -137,10 +137,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     CHECK(strstr(res.signed_headers, "host") != NULL);
     if (expires) {
-        /* the signature parameter comes last (after the canonical query
-         * it signs; the request's own parameters may contain look-alikes) */
+        /* the signature parameter comes after the canonical query it
+         * signs (whose own parameters may contain look-alikes), followed
+         * only by an unsigned session token (WEBOT_SIGV4_OMIT_TOKEN) */
+        int unsigned_token = c->session_token
+                             && (rq.flags & WEBOT_SIGV4_OMIT_TOKEN);
         const char *tail = apr_pstrcat(p, "X-Amz-Signature=", res.signature,
-                                       NULL);
+            unsigned_token ? "&X-Amz-Security-Token=" : "",
+            unsigned_token ? webot_sigv4_uri_encode(p, c->session_token,
+                                 strlen(c->session_token), 0) : "", NULL);
         size_t ql = strlen(res.query), tl = strlen(tail);
         CHECK(ql >= tl && !strcmp(res.query + ql - tl, tail)
               && (ql == tl || res.query[ql - tl - 1] == '&'));
