@@ -59,7 +59,8 @@ typedef struct webot_job_create_out_t {
 } webot_job_create_out_t;
 
 /* Runs the creation. Atomic: on any outcome but CREATED nothing of the job
- * is written (a refusal writes one usage event). */
+ * is written (a refusal writes one usage event). A created job is
+ * announced on webot_jobs (NOTIFY, delivered at commit). */
 webot_dbrc_e webot_store_job_create(webot_db_t *db, apr_pool_t *p,
                                     const webot_job_create_in_t *in,
                                     webot_job_create_out_t *out);
@@ -78,14 +79,9 @@ webot_dbrc_e webot_store_jobs_guard(webot_db_t *db, apr_pool_t *p,
                                     const webot_job_create_in_t *const *in,
                                     int n, webot_job_create_out_t *const *out);
 
-/* Within a group's transaction: waits for the creation turn (an advisory
- * lock held until the transaction ends). */
-webot_dbrc_e webot_store_jobs_turn(webot_db_t *db, apr_pool_t *p);
-
-/* Wakes the worker: NOTIFY webot_jobs with each job id of the text[]
- * literal ids_sql ("{job_a,job_b}"). */
-webot_dbrc_e webot_store_jobs_notify(webot_db_t *db, apr_pool_t *p,
-                                     const char *ids_sql);
+/* Begins a group's transaction and waits for the creation turn (an
+ * advisory lock held until the transaction ends), in one round trip. */
+webot_dbrc_e webot_store_jobs_begin_turn(webot_db_t *db, apr_pool_t *p);
 
 /* --- reading ------------------------------------------------------------- */
 

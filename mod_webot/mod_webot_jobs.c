@@ -234,8 +234,7 @@ static int same_guard(const create_req *x, const create_req *y)
 static void run_group(webot_req_t *wr, webot_db_t *db, apr_pool_t *tp,
                       create_req **v, int n)
 {
-    const char *ids = NULL;
-    int i, j, k, ncreated = 0;
+    int i, j, k;
 
     if (n == 1) {
         /* alone: the one-statement creation */
@@ -300,22 +299,7 @@ static void run_group(webot_req_t *wr, webot_db_t *db, apr_pool_t *tp,
             v[i]->state = CR_DONE;
         }
     }
-    for (i = 0; i < n; i++) {
-        if (v[i]->rc == WEBOT_DB_OK
-            && v[i]->out.result == WEBOT_CREATE_CREATED) {
-            ids = ids ? apr_pstrcat(tp, ids, ",", v[i]->in->job_id, NULL)
-                      : v[i]->in->job_id;
-            ncreated++;
-        }
-    }
-    /* committed: wake the worker (a lost wake-up is covered by its poll) */
-    if (ncreated && webot_store_jobs_notify(db, tp,
-                        apr_pstrcat(tp, "{", ids, "}", NULL))
-                    != WEBOT_DB_OK) {
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, wr->r, APLOGNO(30200)
-                      "%d job(s) created but the worker was not notified "
-                      "(request_id %s)", ncreated, wr->request_id);
-    }
+    /* the worker was NOTIFYed (webot_jobs) by the statements, at commit */
     return;
 failed:
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, wr->r, APLOGNO(30201)
@@ -374,8 +358,7 @@ static void create_grouped(webot_req_t *wr, create_req *me)
         apr_pool_create(&tp, wr->p);
         apr_pool_tag(tp, "webot_job_group");
         db = webot_req_db(wr, &err);
-        turn = db && webot_db_begin(db, tp) == WEBOT_DB_OK
-               && webot_store_jobs_turn(db, tp) == WEBOT_DB_OK;
+        turn = db && webot_store_jobs_begin_turn(db, tp) == WEBOT_DB_OK;
 
         pthread_mutex_lock(&group.mu);
         for (n = 0; group.head && n < GROUP_MAX; n++) {
@@ -538,13 +521,6 @@ int webot_h_job_create(webot_req_t *wr)
         return active_refusal(wr, out.active, in.max_active_jobs);
     case WEBOT_CREATE_CREATED:
         break;
-    }
-    if (alone && webot_store_jobs_notify(db, wr->p,
-                     apr_pstrcat(wr->p, "{", in.job_id, "}", NULL))
-                 != WEBOT_DB_OK) {
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, wr->r, APLOGNO(30202)
-                      "job %s created but the worker was not notified "
-                      "(request_id %s)", in.job_id, wr->request_id);
     }
     apr_table_setn(wr->r->headers_out, "Location",
                    apr_pstrcat(wr->p, api_base(wr), "/jobs/", in.job_id,

@@ -9,6 +9,7 @@
 #include "webot_store_worker.h"
 
 #include <apr_strings.h>
+#include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,7 +121,8 @@ static void create_args(apr_pool_t *p, const webot_job_create_in_t *in,
  *   q    the quota guard: used + 1 only while used < limit
  *   j/e/u/i  the job, its first event, the usage event, the key's record
  *   n        the new job counted as active
- *   r/rej    the refusal code (QUOTA_EXCEEDED wins) and its usage event */
+ *   r/rej    the refusal code (QUOTA_EXCEEDED wins) and its usage event
+ * and NOTIFY webot_jobs with the new job's id (delivered at commit). */
 static const webot_stmt_t ST_CREATE = { "webot_jobs_create",
     "WITH arg AS (SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
     "  %s, %s, %s, %s, %s, %s, %s),"
@@ -177,7 +179,9 @@ static const webot_stmt_t ST_CREATE = { "webot_jobs_create",
     "   WHERE r.code IS NOT NULL)"
     " SELECT (SELECT fp FROM ex), (SELECT status FROM ex),"
     "  (SELECT response_status FROM ex), (SELECT response_body FROM ex),"
-    "  (SELECT got FROM l), (SELECT count(*) FROM c), (SELECT id FROM j),"
+    "  (SELECT got FROM l), (SELECT count(*) FROM c),"
+    "  (SELECT j.id FROM j CROSS JOIN LATERAL"
+    "    (SELECT pg_notify('webot_jobs', j.id)) n),"
     "  (SELECT code FROM r),"
     "  coalesce((SELECT used FROM q), (SELECT used FROM quota_periods"
     "    WHERE account_id = $1 AND period_start = $14::timestamptz), 0),"
@@ -433,10 +437,11 @@ static const webot_stmt_t ST_GROUP_LOCK = { "webot_jobs_group_lock",
     "  coalesce((SELECT used FROM ins), (SELECT used FROM q))" };
 
 static const webot_stmt_t ST_GROUP_APPLY = { "webot_jobs_group_apply",
-    "WITH arg AS (SELECT %s, %s, %s, %s, %s, %s, %s, %s),"
+    "WITH arg AS (SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s),"
     /* $1 account $2 period_start $3 accepted $4 refused jobs[]
      * $5 their usage events[] $6 their keys[] $7 refusal usage ids[]
-     * $8 the refusal code */
+     * $8 the refusal code $9 accepted jobs[] (NOTIFY webot_jobs, sent
+     * at commit) */
     " cu AS (UPDATE job_counters SET active = active + $3::int"
     "   WHERE account_id = $1 AND $3::int > 0),"
     " qu AS (UPDATE quota_periods SET used = used + $3::int"
@@ -450,14 +455,14 @@ static const webot_stmt_t ST_GROUP_APPLY = { "webot_jobs_group_apply",
     "   AND key = ANY($6::text[])),"
     " rj AS (INSERT INTO usage_events (id, account_id, type, code)"
     "   SELECT x, $1, 'request.rejected', $8 FROM unnest($7::text[]) x)"
-    " SELECT 1" };
+    " SELECT count(pg_notify('webot_jobs', x)) FROM unnest($9::text[]) x" };
 
 webot_dbrc_e webot_store_jobs_guard(webot_db_t *db, apr_pool_t *p,
                                     const webot_job_create_in_t *const *in,
                                     int n, webot_job_create_out_t *const *out)
 {
-    const char *args[8];
-    const char **rj, **ru, **rk, **ri;
+    const char *args[9];
+    const char **rj, **ru, **rk, **ri, **acc;
     webot_rows_t *rows;
     webot_dbrc_e rc;
     int i, attempt, active = 0, used = 0, a, nr = 0, quota_out;
@@ -506,12 +511,14 @@ webot_dbrc_e webot_store_jobs_guard(webot_db_t *db, apr_pool_t *p,
     ru = apr_palloc(p, sizeof(*ru) * (apr_size_t)(n + 1));
     rk = apr_palloc(p, sizeof(*rk) * (apr_size_t)(n + 1));
     ri = apr_palloc(p, sizeof(*ri) * (apr_size_t)(n + 1));
+    acc = apr_palloc(p, sizeof(*acc) * (apr_size_t)(n + 1));
     for (i = 0; i < n; i++) {
         webot_job_create_out_t *o = out[i];
         o->quota_used = used + a;
         o->active = active + a;
         if (i < a) {
             o->result = WEBOT_CREATE_CREATED;
+            acc[i] = in[i]->job_id;
             continue;
         }
         o->result = quota_out ? WEBOT_CREATE_QUOTA
@@ -528,32 +535,39 @@ webot_dbrc_e webot_store_jobs_guard(webot_db_t *db, apr_pool_t *p,
     args[5] = webot_pg_array(p, rk, nr);
     args[6] = webot_pg_array(p, ri, nr);
     args[7] = code;
-    return webot_db_select(db, p, &ST_GROUP_APPLY, &rows, 8, args);
+    args[8] = webot_pg_array(p, acc, a);
+    return webot_db_select(db, p, &ST_GROUP_APPLY, &rows, 9, args);
 }
 
 /* The creation turn: one advisory lock for the transaction of a group
  * (any account, any process or host). Groups commit one after another
  * anyway (they lock the same accounts' counters through their commits);
  * waiting here, before the group is formed, lets each turn carry all the
- * creations that queued meanwhile. */
-static const webot_stmt_t ST_TURN = { "webot_jobs_turn",
-    "SELECT pg_advisory_xact_lock(7222360355614557184)" };
-
-webot_dbrc_e webot_store_jobs_turn(webot_db_t *db, apr_pool_t *p)
+ * creations that queued meanwhile. BEGIN and the lock go in one round
+ * trip (a simple query with two statements). */
+webot_dbrc_e webot_store_jobs_begin_turn(webot_db_t *db, apr_pool_t *p)
 {
-    webot_rows_t *rows;
-    return webot_db_select(db, p, &ST_TURN, &rows, 0, NULL);
-}
-
-static const webot_stmt_t ST_NOTIFY_JOBS = { "webot_jobs_notify",
-    "SELECT count(pg_notify('webot_jobs', x)) FROM unnest(%s::text[]) x" };
-
-webot_dbrc_e webot_store_jobs_notify(webot_db_t *db, apr_pool_t *p,
-                                     const char *ids_sql)
-{
-    const char *args[1] = { ids_sql };
-    webot_rows_t *rows;
-    return webot_db_select(db, p, &ST_NOTIFY_JOBS, &rows, 1, args);
+    int nrows = 0;
+    PGconn *c;
+    (void)p;
+    if (db->down) {
+        return WEBOT_DB_DOWN;
+    }
+    if (apr_dbd_query(db->driver, db->handle, &nrows,
+                      "BEGIN; SELECT pg_advisory_xact_lock("
+                      "7222360355614557184)") != 0) {
+        c = apr_dbd_native_handle(db->driver, db->handle);
+        if (!c || PQstatus(c) != CONNECTION_OK) {
+            db->down = 1;
+            return WEBOT_DB_DOWN;
+        }
+        /* BEGIN may have run: end whatever is open */
+        db->in_tx = 1;
+        webot_db_rollback(db, p);
+        return WEBOT_DB_ERROR;
+    }
+    db->in_tx = 1;
+    return WEBOT_DB_OK;
 }
 
 /* --- reading -------------------------------------------------------------- */
