@@ -194,4 +194,23 @@ error_ok(create_job($b->{key}), 402, 'QUOTA_EXCEEDED', 'both exhausted: QUOTA_EX
 my $z = jobs_account(grant => { '--monthly-jobs' => 0 });
 error_ok(create_job($z->{key}), 402, 'QUOTA_EXCEEDED', 'quota 0: 402');
 
+# --- the worker is woken: NOTIFY webot_jobs with the new job's id -------------------
+{
+  require IPC::Open2;
+  my $pid = IPC::Open2::open2(my $out, my $in, 'psql', '-X', '-q', '-d', $ENV{WEBOT_TEST_DB});
+  print {$in} "LISTEN webot_jobs;\nSELECT 'listening';\n";
+  $in->flush;
+  my $line;
+  while (defined($line = <$out>)) { last if $line =~ /listening/ }
+  my $nid = create_job($key)->json->{id};
+  sleep 1;
+  print {$in} "SELECT 'done';\nSELECT 'end';\n";
+  $in->flush;
+  my $seen = '';
+  while (defined($line = <$out>)) { $seen .= $line; last if $line =~ /\bend\b/ }
+  close $in;
+  waitpid $pid, 0;
+  like($seen, qr/notification "webot_jobs" with payload "\Q$nid\E"/, 'NOTIFY webot_jobs with the job id');
+}
+
 done_testing;
