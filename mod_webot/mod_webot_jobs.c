@@ -163,20 +163,20 @@ static int active_refusal(webot_req_t *wr, int active, int limit)
  *
  * A creation locks its account's job counter from its quota check to its
  * commit, and a commit waits for the disk: one account's creations run one
- * after another, each paying a WAL flush. So the creations that arrive
- * while one is running are run together, in one transaction on the
- * connection of the thread that finds no group running (the leader). Each
- * keeps its own statements and outcome (idempotency, quota, active limit
- * are checked item by item, exactly as if they ran alone) and they share
- * one commit and one flush: first every item is staged (its rows inserted,
- * no lock another creation waits for), then the staged items are guarded
- * in account order (counter locked, quota reserved or the item's rows
- * removed and its refusal recorded), then the commit: the counter is
- * locked only for the guards and the commit. The others wait for the
- * leader. The account order makes groups of different processes lock
- * accounts in the same order. If anything fails, every item of the group
- * runs alone on its own connection: a creation that did commit is then
- * found by its Idempotency-Key and replayed, so nothing is created twice. */
+ * after another, each paying a WAL flush. So creations are run in groups,
+ * in one transaction on the connection of the thread that finds no group
+ * running in its process (the leader); the others wait. The leader first
+ * waits for the creation turn (groups of all processes and hosts take
+ * turns), then takes every creation queued so far, and runs them with a
+ * fixed number of statements (webot_store_jobs.c): one stages them all
+ * (key checked and claimed, rows inserted), then per account one locks the
+ * counter and the quota row and one applies the outcome (the first ones the
+ * limits still allow are accepted, in arrival order; the others' rows are
+ * removed and their refusals recorded), then one commit and one flush for
+ * all. Each creation gets exactly the outcome it would have had alone. If
+ * anything fails, every item of the group runs alone on its own
+ * connection: a creation that did commit is then found by its
+ * Idempotency-Key and replayed, so nothing is created twice. */
 
 #define GROUP_MAX 64
 
@@ -318,7 +318,7 @@ alone:
  * leader takes one again if it has none.
  *
  * The leader first waits for the creation turn (an advisory lock held by
- * the group's transaction, see webot_store_jobs_turn): groups of all
+ * the group's transaction, see webot_store_jobs_begin_turn): groups of all
  * processes and hosts take turns, and a group takes its items from the
  * queue only once it has the turn, so it carries everything that arrived
  * while the others were committing: one WAL flush per turn. */
