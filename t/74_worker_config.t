@@ -9,9 +9,8 @@ use WebotWorker;
 my $T = $ENV{WEBOT_TEST_DIR} or plan skip_all => 'run under make test';
 my $dir = worker_test_dir() . "/configtest-$$";
 mkdir $dir;
-chomp(my $sbin = `apxs -q SBINDIR`);
-chomp(my $target = `apxs -q TARGET`);
-my $httpd = "$sbin/$target";
+# the httpd to run: under SANITIZE it preloads the sanitizer runtimes
+my $httpd = WebotTest::httpd_bin();
 
 sub configtest {
   my ($lines) = @_;
