@@ -12,8 +12,9 @@
  *      then the thread sleeps in poll() on that connection and on the
  *      client's socket: a notification for this job reads the new events
  *      (no polling of the database), a closed client ends the stream at
- *      once, `: keep-alive` goes out every 15 s, and after 10 minutes the
- *      stream ends (the client reconnects with Last-Event-ID);
+ *      once, `: keep-alive` goes out every 15 s (and the events are read
+ *      once more then, a safety net), and after 10 minutes the stream ends
+ *      (the client reconnects with Last-Event-ID);
  *   4. the stream ends after a terminal event (completed, rejected,
  *      canceled). */
 #include "mod_webot.h"
@@ -289,6 +290,17 @@ int webot_jobs_stream(webot_req_t *wr, int after)
             int timeout = until > now ? (int)((until - now) / 1000) + 1 : 0;
             int nfd = 1, hit = 0, rv;
 
+            /* libpq keeps notifications that arrived while a query ran
+             * (the last fetch): the socket will not signal them again */
+            if (webot_stream_consume(s, wr->id, &hit)) {
+                break;
+            }
+            if (hit) {
+                if (pump(wr, s, tmp, &last, &done)) {
+                    break;
+                }
+                continue;
+            }
             pfd[0].fd = webot_stream_socket(s);
             pfd[0].events = POLLIN;
             pfd[0].revents = 0;
@@ -328,6 +340,11 @@ int webot_jobs_stream(webot_req_t *wr, int after)
                     break;
                 }
                 next_ka = now + apr_time_from_sec(KEEPALIVE_SECS);
+                /* a safety net every 15 s, not a poll: a notification lost
+                 * with a connection hiccup is caught up here */
+                if (pump(wr, s, tmp, &last, &done)) {
+                    break;
+                }
             }
         }
     }

@@ -99,6 +99,22 @@ $s = sse_open("/api/v1/jobs/$id/events");
 is($s->{status}, 401, 'stream without a key: 401');
 sse_close($s);
 
+# --- events in quick succession all arrive (notifications that come while the
+# stream reads the previous ones are not lost) ---------------------------------------
+for my $round (1 .. 3) {
+  my $qid = create_job($key)->json->{id};
+  my $qs = sse_open("/api/v1/jobs/$qid/events", key => $key);
+  my $first;
+  do { $first = sse_next($qs, 5) } while ($first && exists $first->{comment});
+  worker_move($qid, 'accepted', 'running', 'ready_for_customer_review');
+  api_post("/api/v1/jobs/$qid/approve", key => $key);
+  my @q = sse_read_all($qs, 10);
+  is_deeply([map { $_->{id} } @q], [2, 3, 4, 5], "round $round: events 2-5 arrive as they happen")
+    or diag(join ' ', map { $_->{event} // '?' } @q);
+  ok($qs->{done}, "round $round: and the stream ends");
+  sse_close($qs);
+}
+
 # --- the per-account cap, and a disconnect frees its slot ------------------------------------
 my $id2 = create_job($key)->json->{id};
 my @open = map { sse_open("/api/v1/jobs/$id2/events", key => $key) } 1 .. 5;
@@ -128,7 +144,7 @@ push @open, $again;
 api_post("/api/v1/jobs/$id2/cancel", key => $key);
 my $ended = 0;
 for my $st (@open) {
-  my @e = sse_read_all($st, 5);
+  my @e = sse_read_all($st, 10);
   $ended++ if @e && $e[-1]{event} eq 'job.canceled' && $st->{done};
 }
 is($ended, 5, 'every open stream got job.canceled and ended');
