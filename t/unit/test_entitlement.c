@@ -16,25 +16,9 @@
 #include "webot_catalog.h"
 #include "webot_entitlement.h"
 
-static int ntests, nfailed;
-static apr_pool_t *P;
+#include "tap.h"
 
-static int ok(int cond, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static int ok(int cond, const char *fmt, ...)
-{
-    va_list ap;
-    ntests++;
-    printf("%s %d - ", cond ? "ok" : "not ok", ntests);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    if (!cond) {
-        nfailed++;
-    }
-    return cond;
-}
+static apr_pool_t *P;
 
 static apr_time_t T(const char *s)
 {

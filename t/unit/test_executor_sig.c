@@ -15,26 +15,9 @@
 #include "webot_executor.h"
 #include "webot_store_worker.h"
 
-static int ntests, nfailed;
+#include "tap.h"
+
 static apr_pool_t *P;
-
-static int ok(int cond, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int ok(int cond, const char *fmt, ...)
-{
-    va_list ap;
-    ntests++;
-    printf("%s %d - ", cond ? "ok" : "not ok", ntests);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    if (!cond) {
-        nfailed++;
-    }
-    return cond;
-}
 
 static const unsigned char SECRET[] = "executor-secret-0123456789abcdef";
 #define SECRET_LEN (sizeof(SECRET) - 1)

@@ -18,24 +18,8 @@
 #include "webot_json.h"
 #include "webot_mcp.h"
 
-static int ntests, nfailed;
+#include "tap.h"
 
-static int ok(int cond, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static int ok(int cond, const char *fmt, ...)
-{
-    va_list ap;
-    ntests++;
-    printf("%s %d - ", cond ? "ok" : "not ok", ntests);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    if (!cond) {
-        nfailed++;
-    }
-    return cond;
-}
 
 /* Is s[0..len) valid UTF-8 (what jansson needs to make it a string)? */
 static int utf8_ok(const char *s)

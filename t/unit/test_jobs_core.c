@@ -17,26 +17,9 @@
 #include "webot_cursor.h"
 #include "webot_idem.h"
 
-static int ntests, nfailed;
+#include "tap.h"
+
 static apr_pool_t *P;
-
-static int ok(int cond, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int ok(int cond, const char *fmt, ...)
-{
-    va_list ap;
-    ntests++;
-    printf("%s %d - ", cond ? "ok" : "not ok", ntests);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    if (!cond) {
-        nfailed++;
-    }
-    return cond;
-}
 
 static int is_str(const char *got, const char *want, const char *name)
 {
