@@ -625,6 +625,10 @@ static int webot_handler(request_rec *r)
             rc = webot_send_error(wr, webot_db_error(wr->p, WEBOT_DB_DOWN));
         }
     }
+    /* Give the connection back now, not when the request pool goes: the
+     * event MPM may keep that pool through write completion, and at child
+     * exit such pools are never destroyed before mod_dbd's pool is. */
+    webot_req_db_release(wr);
     return rc;
 }
 

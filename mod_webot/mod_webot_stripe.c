@@ -24,6 +24,7 @@
 
 #include <apr_strings.h>
 #include <apr_optional.h>
+#include <apr_thread_mutex.h>
 #include <http_core.h>
 #include <mod_watchdog.h>
 
@@ -38,6 +39,10 @@
 
 /* set when the child stops: in-flight calls abort */
 static volatile int stopping;
+/* Held while the verification thread has a pooled connection: the child's
+ * pre-cleanup takes it once, so mod_dbd's pool is never destroyed (at child
+ * exit) with that connection still checked out. */
+static apr_thread_mutex_t *db_mu;
 
 /* --- the client -------------------------------------------------------------- */
 
@@ -273,6 +278,15 @@ static int verify_once(apr_pool_t *p, server_rec *s)
             transient = why;
         }
     }
+    if (db_mu) {
+        apr_thread_mutex_lock(db_mu);
+    }
+    if (stopping) {
+        if (db_mu) {
+            apr_thread_mutex_unlock(db_mu);
+        }
+        return 0;
+    }
     if (!dbd_open || !(dbd = dbd_open(p, s))) {
         transient = transient ? transient : "no database connection";
     }
@@ -314,6 +328,9 @@ static int verify_once(apr_pool_t *p, server_rec *s)
         }
         dbd_close(s, dbd);
         ok = 1;
+    }
+    if (db_mu) {
+        apr_thread_mutex_unlock(db_mu);
     }
     if (transient) {
         if (!failing) {
@@ -396,17 +413,34 @@ apr_status_t webot_stripe_post_config(apr_pool_t *pconf, server_rec *s)
     return APR_SUCCESS;
 }
 
+/* Child exit: mod_watchdog joins its threads only after the child pool
+ * (and mod_dbd's connection pool in it) is gone, so wait here for a
+ * verification that holds a connection to give it back. */
 static apr_status_t set_stopping(void *data)
 {
     (void)data;
     stopping = 1;
+    if (db_mu) {
+        apr_thread_mutex_lock(db_mu);
+        apr_thread_mutex_unlock(db_mu);
+    }
     return APR_SUCCESS;
 }
 
 void webot_stripe_child_init(apr_pool_t *p, server_rec *s)
 {
-    (void)s;
     stopping = 0;
     next_due = 0;
+    db_mu = NULL;
+    /* in the process pool: the watchdog thread may still take it after the
+     * child pool is gone (it then sees `stopping` and leaves) */
+    if (apr_thread_mutex_create(&db_mu, APR_THREAD_MUTEX_DEFAULT,
+                                s->process->pool)
+        != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, APLOGNO(30438)
+                     "stripe verification: cannot create its mutex");
+        db_mu = NULL;
+        stopping = 1;           /* never verify without a safe exit */
+    }
     apr_pool_pre_cleanup_register(p, NULL, set_stopping);
 }
