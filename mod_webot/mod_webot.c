@@ -325,6 +325,28 @@ static int webot_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     return OK;
 }
 
+/* Child exit: by now every request thread is joined and has given its
+ * connection back; one still out would make mod_dbd's pool abort the
+ * process (apr_reslist asserts that all are back). Say so, loudly. */
+static apr_status_t dbgate_exit_check(void *data)
+{
+    server_rec *s = data;
+    int out;
+
+    if (!dbgate.mu) {
+        return APR_SUCCESS;
+    }
+    apr_thread_mutex_lock(dbgate.mu);
+    out = dbgate.in_use;
+    apr_thread_mutex_unlock(dbgate.mu);
+    if (out) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30006)
+                     "child exit: %d database connection%s still checked "
+                     "out by requests", out, out == 1 ? " is" : "s are");
+    }
+    return APR_SUCCESS;
+}
+
 static void webot_child_init_dbgate(apr_pool_t *p, server_rec *s)
 {
     dbgate.max = dbgate_max > 0 ? dbgate_max : DBGATE_DEFAULT_MAX;
@@ -339,6 +361,7 @@ static void webot_child_init_dbgate(apr_pool_t *p, server_rec *s)
                      "will wait on mod_dbd without a time limit");
         dbgate.mu = NULL;
     }
+    apr_pool_pre_cleanup_register(p, s, dbgate_exit_check);
 }
 
 /* Returns 1 when the caller may check out a connection. */

@@ -95,8 +95,8 @@ int webot_h_docs(webot_req_t *wr)
 
 /* Whose connection the calls of one MCP request share: the request's own
  * (acquired by the access gate), or the sub-context that had to acquire a
- * fresh one after a lost connection. Exactly one context owns it and will
- * release it when the request pool goes. */
+ * fresh one after a lost connection. Exactly one context owns it;
+ * webot_h_mcp gives it back when the answer is out. */
 typedef struct {
     webot_req_t *owner;
 } dbshare_t;
@@ -388,7 +388,25 @@ static int send_rpc(webot_req_t *wr, json_t *answer)
     return webot_send_json(wr, HTTP_OK, webot_json_own(wr->p, answer));
 }
 
+static int mcp_answer(webot_req_t *wr, dbshare_t *sharep);
+
+/* The calls may have moved the shared connection to a sub-context; it is
+ * given back here, when the answer is out, like the dispatcher does with
+ * the request's own (not at request-pool cleanup). */
 int webot_h_mcp(webot_req_t *wr)
+{
+    dbshare_t share;
+    int rc;
+
+    share.owner = wr;
+    rc = mcp_answer(wr, &share);
+    if (share.owner != wr && share.owner->db) {
+        webot_req_db_release(share.owner);
+    }
+    return rc;
+}
+
+static int mcp_answer(webot_req_t *wr, dbshare_t *sharep)
 {
     request_rec *r = wr->r;
     const char *origin = apr_table_get(r->headers_in, "Origin");
@@ -398,7 +416,6 @@ int webot_h_mcp(webot_req_t *wr)
     const char *why = NULL;
     webot_mcp_msg_t *msgs;
     webot_error_t *e;
-    dbshare_t share;
     json_t *answers;
     int n, batch, rc, i;
 
@@ -445,7 +462,6 @@ int webot_h_mcp(webot_req_t *wr)
                         "Invalid Request: protocol version %s has no "
                         "JSON-RPC batches", pv));
     }
-    share.owner = wr;
     if (!batch && msgs[0].kind == WEBOT_MCP_REQUEST
         && !strcmp(msgs[0].method, "tools/list")
         && !json_object_get(msgs[0].params, "cursor")) {
@@ -459,7 +475,7 @@ int webot_h_mcp(webot_req_t *wr)
                                 strlen(out), NULL);
     }
     if (!batch) {
-        json_t *a = handle(wr, &msgs[0], 0, &share);
+        json_t *a = handle(wr, &msgs[0], 0, sharep);
         if (!a) {
             return webot_send_bytes(wr, HTTP_ACCEPTED, "application/json",
                                     "", 0, NULL);
@@ -468,7 +484,7 @@ int webot_h_mcp(webot_req_t *wr)
     }
     answers = json_array();
     for (i = 0; i < n; i++) {
-        json_t *a = handle(wr, &msgs[i], 1, &share);
+        json_t *a = handle(wr, &msgs[i], 1, sharep);
         if (a) {
             json_array_append_new(answers, a);
         }
