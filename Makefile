@@ -9,7 +9,8 @@
 #   make test-asan    the same, built with SANITIZE=address,undefined (build-san/)
 #   make fuzz         libFuzzer harnesses (fuzz/), FUZZ_SECONDS (60) each (build-fuzz/)
 #   make valgrind     the C unit tests under valgrind memcheck
-#   make bench        wrk: GET /api/v1/catalog vs a static file (bench/run.sh)
+#   make bench        the benchmark report: static, catalog, me, jobs, worker,
+#                     peers, RSS (bench/report.sh; docs/performance.md)
 #   make install      install module, a2enmod snippets, webotctl, sql (DESTDIR honoured)
 #
 # Every target installs the Debian packages it needs when they are missing
@@ -156,10 +157,11 @@ valgrind:
 	  $(UNIT_SRC:t/unit/%.c=build/unit/%)
 	@scripts/valgrind.sh $(UNIT_SRC:t/unit/%.c=build/unit/%)
 
-# GET /api/v1/catalog vs the same bytes as a static file (bench/run.sh; it
-# starts the dev servers itself). Not part of make test.
+# The benchmark report (bench/report.sh: every figure of docs/performance.md
+# in one run, with the peers of ../shared/bench; it starts the dev servers
+# itself). Not part of make test.
 bench:
-	@bench/run.sh
+	@bench/report.sh
 
 # ---------------------------------------------------------------------------
 DESTDIR ?=

@@ -101,7 +101,7 @@ fi
 code=$(post_once "$BASE" "$JOBS_KEY")
 [[ "$code" == 201 ]] || die "POST $BASE/api/v1/jobs: expected 201, got $code"
 
-OUT=$TOP/var/bench/jobs-$(date -u +%Y%m%dT%H%M%SZ)
+OUT=${BENCH_OUT:-$TOP/var/bench/jobs-$(date -u +%Y%m%dT%H%M%SZ)}
 DOCROOT=${JOBS_BENCH_DOCROOT:-$TOP/var/httpd/htdocs}
 mkdir -p "$OUT" "$DOCROOT/static"
 for _ in $(seq 25); do post_once "$BASE" "$JOBS_KEY" >/dev/null; done
@@ -224,6 +224,9 @@ miss=0
   echo "raw output: $OUT"
 } >"$OUT/summary.txt"
 cat "$OUT/summary.txt"
+{ printf 'post_rps=%s\npost_p99=%s\nlist_rps=%s\nlist_p99=%s\nstatic_rps=%s\nstatic_p99=%s\n' \
+    "$po_rps" "$po_p99" "$li_rps" "$li_p99" "$st_rps" "$st_p99"
+  if [[ "$PEER" == 1 ]]; then printf 'peer_rps=%s\npeer_p99=%s\n' "$pe_rps" "$pe_p99"; fi; } >"$OUT/results.env"
 
 if [[ "${BENCH_STRICT:-0}" == 1 && $miss == 1 ]]; then
   exit 1

@@ -85,7 +85,7 @@ if [[ -z "$ME_KEY" ]] || ! key_ok "$ME_KEY"; then
   key_ok "$ME_KEY" || die "the new bench key does not work on $BASE/api/v1/me"
 fi
 
-OUT=$TOP/var/bench/me-$(date -u +%Y%m%dT%H%M%SZ)
+OUT=${BENCH_OUT:-$TOP/var/bench/me-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT" "$TOP/var/httpd/htdocs/static"
 ME_URL=$BASE/api/v1/me
 STATIC_URL=$BASE/static/me.json
@@ -203,6 +203,9 @@ miss=0
   echo "raw output: $OUT"
 } >"$OUT/summary.txt"
 cat "$OUT/summary.txt"
+{ printf 'static_rps=%s\nstatic_p99=%s\nme_rps=%s\nme_p99=%s\n' "$s_rps" "$s_p99" "$m_rps" "$m_p99"
+  if [[ "$PEER" == 1 ]]; then printf 'peer_rps=%s\npeer_p99=%s\n' "$p_rps" "$p_p99"; fi
+  printf 'sessions=%s\nrequests=%s\n' "$ME_SESSIONS" "$ME_REQUESTS"; } >"$OUT/results.env"
 
 if [[ "${BENCH_STRICT:-0}" == 1 && $miss == 1 ]]; then
   exit 1

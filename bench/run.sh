@@ -61,7 +61,7 @@ API_URL=$BASE/api/v1/catalog
 DOCROOT=$TOP/var/httpd/htdocs
 STATIC_REL=static/api-catalog.json
 STATIC_URL=$BASE/$STATIC_REL
-OUT=$TOP/var/bench/$(date -u +%Y%m%dT%H%M%SZ)
+OUT=${BENCH_OUT:-$TOP/var/bench/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT" "$DOCROOT/static"
 
 # the same bytes: what the route serves, as a file of the same server
@@ -130,6 +130,8 @@ verdict=$(awk -v r="$ratio" -v t="$TARGET" 'BEGIN { print (r >= t) ? "meets" : "
   echo "rounds: static ${S_RPS[*]} | catalog ${A_RPS[*]}"
   echo "raw output: $OUT"
 } | tee "$OUT/summary.txt"
+printf 'static_rps=%s\nstatic_p99=%s\ncatalog_rps=%s\ncatalog_p99=%s\n' \
+  "$s_rps" "$s_p99" "$a_rps" "$a_p99" >"$OUT/results.env"
 
 if [[ "${BENCH_STRICT:-0}" == 1 && $verdict != meets ]]; then
   exit 1

@@ -31,7 +31,9 @@ static struct {
     int max;
     int waiting;
     apr_interval_time_t timeout;
+    webot_req_t *held;              /* contexts holding a connection */
 } dbgate;
+static void unhold(webot_req_t *wr);
 static int dbgate_max = WEBOT_UNSET;
 static int dbgate_timeout = WEBOT_UNSET;
 
@@ -325,25 +327,43 @@ static int webot_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     return OK;
 }
 
-/* Child exit: by now every request thread is joined and has given its
- * connection back; one still out would make mod_dbd's pool abort the
- * process (apr_reslist asserts that all are back). Say so, loudly. */
+/* Child exit (a pre-cleanup of the child pool, which runs after the MPM
+ * has joined every request thread): a connection still checked out would
+ * make mod_dbd's pool abort the process (apr_reslist asserts that all are
+ * back). Requests normally give theirs back when their handler ends; one
+ * whose pool was never destroyed (a connection abandoned by an ungraceful
+ * stop) cannot run again, so its connection is given back here. */
 static apr_status_t dbgate_exit_check(void *data)
 {
     server_rec *s = data;
-    int out;
 
     if (!dbgate.mu) {
         return APR_SUCCESS;
     }
     apr_thread_mutex_lock(dbgate.mu);
-    out = dbgate.in_use;
-    apr_thread_mutex_unlock(dbgate.mu);
-    if (out) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30006)
-                     "child exit: %d database connection%s still checked "
-                     "out by requests", out, out == 1 ? " is" : "s are");
+    while (dbgate.held) {
+        webot_req_t *wr = dbgate.held;
+        unhold(wr);
+        dbgate.in_use--;
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, wr->r->server,
+                     APLOGNO(30006) "child exit: giving back the database "
+                     "connection of %s %s (request_id %s), never released",
+                     wr->r->method, wr->route ? wr->route->path : "?",
+                     wr->request_id);
+        if (dbd_close_fn && wr->dbd) {
+            dbd_close_fn(wr->r->server, wr->dbd);
+        }
+        wr->dbd = NULL;
+        wr->db = NULL;
     }
+    if (dbgate.in_use) {
+        /* a connection given back twice (or lost): a bug, and a dangerous
+         * one, since mod_dbd could hand one connection to two threads */
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(30007)
+                     "child exit: the database connection count is off by "
+                     "%d", dbgate.in_use);
+    }
+    apr_thread_mutex_unlock(dbgate.mu);
     return APR_SUCCESS;
 }
 
@@ -402,12 +422,42 @@ static int dbgate_enter(void)
     return ok;
 }
 
-static void dbgate_leave(void)
+static void dbgate_hold(webot_req_t *wr)
 {
     if (!dbgate.mu) {
         return;
     }
     apr_thread_mutex_lock(dbgate.mu);
+    wr->held_prev = NULL;
+    wr->held_next = dbgate.held;
+    if (dbgate.held) {
+        dbgate.held->held_prev = wr;
+    }
+    dbgate.held = wr;
+    apr_thread_mutex_unlock(dbgate.mu);
+}
+
+static void unhold(webot_req_t *wr)
+{
+    if (wr->held_prev) {
+        wr->held_prev->held_next = wr->held_next;
+    }
+    else if (dbgate.held == wr) {
+        dbgate.held = wr->held_next;
+    }
+    if (wr->held_next) {
+        wr->held_next->held_prev = wr->held_prev;
+    }
+    wr->held_prev = wr->held_next = NULL;
+}
+
+static void dbgate_leave(webot_req_t *wr)
+{
+    if (!dbgate.mu) {
+        return;
+    }
+    apr_thread_mutex_lock(dbgate.mu);
+    unhold(wr);
     dbgate.in_use--;
     if (dbgate.waiting) {
         apr_thread_cond_signal(dbgate.cv);
@@ -431,7 +481,7 @@ static apr_status_t release_dbd(void *data)
             webot_db_rollback(wr->db, wr->p);
         }
         dbd_close_fn(wr->r->server, wr->dbd);
-        dbgate_leave();
+        dbgate_leave(wr);
     }
     wr->dbd = NULL;
     wr->db = NULL;
@@ -461,7 +511,7 @@ webot_db_t *webot_req_db(webot_req_t *wr, webot_error_t **err)
         return NULL;
     }
     if (!(dbd = dbd_open_fn(wr->p, wr->r->server))) {
-        dbgate_leave();
+        dbgate_leave(wr);
         *err = webot_db_error(wr->p, WEBOT_DB_DOWN);
         return NULL;
     }
@@ -472,6 +522,7 @@ webot_db_t *webot_req_db(webot_req_t *wr, webot_error_t **err)
     db->cache = dbd->prepared;
     wr->dbd = dbd;
     wr->db = db;
+    dbgate_hold(wr);
     apr_pool_cleanup_register(wr->p, wr, release_dbd, apr_pool_cleanup_null);
     return db;
 }

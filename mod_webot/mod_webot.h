@@ -104,6 +104,8 @@ typedef struct webot_req_t {
     struct webot_capture_t *capture; /* set: responses are kept here, not
                                       * sent (MCP tool calls run a route
                                       * in-process, mod_webot_agents.c) */
+    struct webot_req_t *held_prev;  /* the process's list of contexts that */
+    struct webot_req_t *held_next;  /* hold a connection (mod_webot.c) */
 } webot_req_t;
 
 /* A response captured instead of sent (see webot_req_t.capture). */

@@ -201,8 +201,10 @@ static void run_tool_route(webot_req_t *wr, const webot_route_t *rt,
         sub->raw_body = webot_json_dump(p, c->body);
         sub->raw_len = strlen(sub->raw_body);
     }
+    /* the connection only: its handle (dbd) stays with the owner, so a
+     * handler that gives its connection back early (webot_req_db_release)
+     * only lets go of it here and can never return it to mod_dbd twice */
     sub->db = share->owner->db;
-    sub->dbd = share->owner->dbd;
     sub->capture = cap;
 
     rc = sub_route(wr, sub);

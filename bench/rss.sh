@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# bench/rss.sh: memory of one httpd child with mod_webot loaded and without
+# it, each after 100,000 requests (a child that keeps growing leaks).
+#
+#   bench/rss.sh               (as root: httpd starts as root, children as
+#                               www-data; `make run` must have been run)
+#
+# Two httpd instances are started from the dev configuration
+# (var/httpd/httpd.conf), moved to free ports, with ONE child of 25 threads
+# and MaxConnectionsPerChild 0 (the same process serves everything):
+#   with:    the configuration as it is (module, mod_dbd pool, worker on);
+#            REQUESTS requests with the demo account's key, split over
+#            GET /api/v1/me (access gate, database), GET /api/v1/catalog
+#            (no database) and GET /api/v1/jobs?limit=20 (a list query and
+#            its JSON), in batches of ab -k -c 16;
+#   without: the same file minus the LoadModule of mod_webot and everything
+#            that names it; REQUESTS requests for a static file.
+# The child's VmRSS is read after a warm-up of WARMUP_REQUESTS requests
+# (pools, connections and caches at their working size) and again after
+# REQUESTS more; the growth between the two is the figure that matters.
+# Prints RESULT lines and keeps the output in $OUT.
+# Knobs: REQUESTS (100000), WARMUP_REQUESTS (10000), OUT.
+set -euo pipefail
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$TOP/scripts/lib.sh"
+
+REQUESTS=${REQUESTS:-100000}
+WARMUP_REQUESTS=${WARMUP_REQUESTS:-10000}
+OUT=${OUT:-$TOP/var/bench/rss-$(date -u +%Y%m%dT%H%M%SZ)}
+[[ "$REQUESTS" =~ ^[0-9]+$ && "$WARMUP_REQUESTS" =~ ^[0-9]+$ ]] || die "REQUESTS and WARMUP_REQUESTS are whole numbers"
+[[ $(id -u) == 0 ]] || die "run as root (httpd starts as root, children as www-data)"
+command -v ab >/dev/null || die "ab is not installed (apt-get install apache2-utils)"
+[[ -r "$TOP/var/webot.env" && -r "$TOP/var/httpd/httpd.conf" ]] || die "make run first"
+set -a; source "$TOP/var/webot.env"; set +a
+[[ -n "${WEBOT_DEMO_API_KEY:-}" ]] || die "no demo API key in var/webot.env"
+mkdir -p "$OUT"
+
+VAR=$TOP/var
+HTTPD=${HTTPD:-/usr/sbin/apache2}
+B=$(mktemp -d /tmp/webot-rss.XXXXXX)
+chmod 0755 "$B"
+cleanup() {
+  set +e
+  for d in "$B"/with "$B"/without; do
+    if [[ -s "$d/httpd.pid" ]]; then
+      kill -TERM "$(cat "$d/httpd.pid")" 2>/dev/null
+      for _ in $(seq 50); do [[ -e "$d/httpd.pid" ]] || break; sleep 0.1; done
+    fi
+  done
+  rm -rf "$B"
+}
+trap cleanup EXIT
+
+# start_instance NAME PORT SSLPORT WITH(1|0) -> the instance's directory
+start_instance() {
+  local name=$1 port=$2 sport=$3 with=$4 d=$B/$1
+  mkdir -p "$d/run" "$d/files" "$d/htdocs/static"
+  chown www-data:www-data "$d/run" "$d/files"
+  perl -pe '
+    BEGIN { ($V, $D, $P, $PS, $W) = @ARGV[0..4]; splice @ARGV, 0, 5 }
+    s{"\Q$V\E/httpd/run/httpd.pid"}{"$D/httpd.pid"};
+    s{\Q$V\E/httpd/run}{$D/run}g;
+    s{"\Q$V\E/httpd/error_log"}{"$D/error_log"};
+    s{"\Q$V\E/httpd/access_log"}{"$D/access_log"};
+    s{127\.0\.0\.1:8080\b}{127.0.0.1:$P}g;
+    s{127\.0\.0\.1:8443\b}{127.0.0.1:$PS}g;
+    s{WebotFileStore\s+"[^"]*"}{WebotFileStore "$D/files"};
+    s{^(\s*StartServers\s+)\d+}{${1}1};
+    s{^(\s*ServerLimit\s+)\d+}{${1}1};
+    s{^(\s*MaxRequestWorkers\s+)\d+}{${1}25};
+    s{^(\s*MaxConnectionsPerChild\s+)\d+}{${1}0};
+    if (!$W) {
+      # without the module: drop its LoadModule and every line naming it
+      # (its directives outside <IfDirective>, its SetHandlers)
+      $_ = "" if /^\s*LoadModule\s+webot_module\b/ || /^\s*Webot\w+\s/ || /SetHandler\s+webot-/;
+    }
+  ' "$VAR" "$d" "$port" "$sport" "$with" "$VAR/httpd/httpd.conf" >"$d/httpd.conf"
+  grep -q '^MaxConnectionsPerChild' "$d/httpd.conf" || echo "MaxConnectionsPerChild 0" >>"$d/httpd.conf"
+  "$HTTPD" -f "$d/httpd.conf" -t >/dev/null 2>"$d/configtest" || { cat "$d/configtest" >&2; die "$name: configtest failed"; }
+  "$HTTPD" -f "$d/httpd.conf" -k start
+  for _ in $(seq 100); do
+    curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/" && break
+    sleep 0.1
+  done
+}
+
+child_of() { pgrep -P "$(cat "$B/$1/httpd.pid")" | head -n 1; }
+rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$(child_of "$1")/status"; }
+
+# ab_run URL N [HEADER] -> fails unless all N answers are 2xx
+ab_run() {
+  local url=$1 n=$2 hdr=${3:-} log
+  log=$(mktemp "$B/ab.XXXXXX")
+  if [[ -n "$hdr" ]]; then
+    ab -q -k -c 16 -n "$n" -H "$hdr" -H 'Accept: application/json' "$url" >"$log" 2>&1 || { cat "$log" >&2; die "ab failed on $url"; }
+  else
+    ab -q -k -c 16 -n "$n" "$url" >"$log" 2>&1 || { cat "$log" >&2; die "ab failed on $url"; }
+  fi
+  grep -q '^Complete requests: *'"$n"'$' "$log" || { cat "$log" >&2; die "ab: not all of $n requests completed on $url"; }
+  if grep -q '^Non-2xx responses' "$log"; then cat "$log" >&2; die "non-2xx answers on $url"; fi
+  grep -q '^Failed requests: *0$' "$log" || { cat "$log" >&2; die "failed requests on $url"; }
+  rm -f "$log"
+}
+
+# load_with BASE N: N requests over the three routes
+load_with() {
+  local base=$1 n=$2 a=$(( $2 * 2 / 5 )) b=$(( $2 * 3 / 10 ))
+  local auth="Authorization: Bearer $WEBOT_DEMO_API_KEY"
+  ab_run "$base/api/v1/me" "$a" "$auth"
+  ab_run "$base/api/v1/catalog" "$b" "$auth"
+  ab_run "$base/api/v1/jobs?limit=20" "$(( n - a - b ))" "$auth"
+}
+
+P1=$(find_free_port 18180); S1=$(find_free_port $((P1 + 1)))
+P2=$(find_free_port $((S1 + 1))); S2=$(find_free_port $((P2 + 1)))
+
+log "with mod_webot: httpd on 127.0.0.1:$P1 (one child)"
+start_instance with "$P1" "$S1" 1
+curl -fsS -o /dev/null -H "Authorization: Bearer $WEBOT_DEMO_API_KEY" "http://127.0.0.1:$P1/api/v1/me" \
+  || die "GET /api/v1/me on the bench instance failed"
+pid_with=$(child_of with)
+rss_start_with=$(rss_kb with)
+load_with "http://127.0.0.1:$P1" "$WARMUP_REQUESTS"
+rss_warm_with=$(rss_kb with)
+load_with "http://127.0.0.1:$P1" "$REQUESTS"
+rss_end_with=$(rss_kb with)
+[[ $(child_of with) == "$pid_with" ]] || die "the child changed during the run (it must be one process)"
+
+log "without mod_webot: httpd on 127.0.0.1:$P2 (one child)"
+start_instance without "$P2" "$S2" 0
+body=$(curl -fsS -H "Authorization: Bearer $WEBOT_DEMO_API_KEY" "http://127.0.0.1:$P1/api/v1/me")
+printf '%s' "$body" >"$B/without/htdocs/me.json"
+docroot=$(sed -n 's/^DocumentRoot "\(.*\)"$/\1/p' "$B/without/httpd.conf" | head -n 1)
+install -m 0644 "$B/without/htdocs/me.json" "$docroot/static/rss-me.json"
+pid_without=$(child_of without)
+rss_start_without=$(rss_kb without)
+ab_run "http://127.0.0.1:$P2/static/rss-me.json" "$WARMUP_REQUESTS"
+rss_warm_without=$(rss_kb without)
+ab_run "http://127.0.0.1:$P2/static/rss-me.json" "$REQUESTS"
+rss_end_without=$(rss_kb without)
+[[ $(child_of without) == "$pid_without" ]] || die "the child changed during the run (it must be one process)"
+rm -f "$docroot/static/rss-me.json"
+
+grow_with=$(( rss_end_with - rss_warm_with ))
+grow_without=$(( rss_end_without - rss_warm_without ))
+{
+  printf 'RESULT {"name":"rss-with-module","requests":%d,"warmup_requests":%d,"rss_kb_start":%d,"rss_kb_after_warmup":%d,"rss_kb_after_requests":%d,"growth_kb":%d}\n' \
+    "$REQUESTS" "$WARMUP_REQUESTS" "$rss_start_with" "$rss_warm_with" "$rss_end_with" "$grow_with"
+  printf 'RESULT {"name":"rss-without-module","requests":%d,"warmup_requests":%d,"rss_kb_start":%d,"rss_kb_after_warmup":%d,"rss_kb_after_requests":%d,"growth_kb":%d}\n' \
+    "$REQUESTS" "$WARMUP_REQUESTS" "$rss_start_without" "$rss_warm_without" "$rss_end_without" "$grow_without"
+} | tee "$OUT/results.jsonl"
+{
+  echo "httpd child RSS (kB), one child of 25 threads, ab -k -c 16"
+  printf '%-16s %10s %14s %16s %10s\n' "" "at start" "after warm-up" "after $REQUESTS" "growth"
+  printf '%-16s %10s %14s %16s %10s\n' "with mod_webot" "$rss_start_with" "$rss_warm_with" "$rss_end_with" "$grow_with"
+  printf '%-16s %10s %14s %16s %10s\n' "without" "$rss_start_without" "$rss_warm_without" "$rss_end_without" "$grow_without"
+  echo "with: /me, /catalog, /jobs?limit=20 (2:1.5:1.5) with the demo key; without: a static file of the /me bytes"
+} | tee "$OUT/summary.txt"
