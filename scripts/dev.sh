@@ -172,7 +172,7 @@ write_httpd_conf() {
   fi
   fill_template "$TOP/conf/httpd-dev.conf.in" "$HCONF.new" \
     TOP="$TOP" VAR="$VAR" SO="$SO" MODDIR="$(apxs -q LIBEXECDIR)" \
-    HTTP_PORT="$HTTP_PORT" HTTPS_PORT="$HTTPS_PORT" PG_PORT="$PG_PORT" \
+    HTTP_PORT="$HTTP_PORT" HTTPS_PORT="$HTTPS_PORT" PG_PORT="$PG_PORT" PG_SOCK="$PG_SOCK" \
     USER="$RUN_USER" GROUP="$RUN_GROUP" STRIPE_KEY_LINE="$stripe_line"
   mv "$HCONF.new" "$HCONF"
   if [[ -f "$TOP/conf/catalog.json" ]]; then
