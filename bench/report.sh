@@ -15,7 +15,8 @@
 # As root (httpd starts as root). Takes about ROUNDS x 3 minutes.
 # Knobs: ROUNDS (3: wrk rounds per comparison and worker passes), DURATION
 #   (10 s per wrk run), WARMUP (2 s), REQUESTS (100000, for the RSS figure),
-#   BENCH_STRICT=1 (exit 1 when a target is missed).
+#   BENCH_STRICT=1 (exit 1 when a target is missed), REPORT_DIR (an earlier
+#   report's directory: measure only what is missing there, then report).
 # Output: the table on stdout and in var/bench/report-<time>/report.md, with
 # every script's raw output below that directory.
 set -euo pipefail
@@ -24,9 +25,9 @@ source "$TOP/scripts/lib.sh"
 
 export ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-10} WARMUP=${WARMUP:-2}
 REQUESTS=${REQUESTS:-100000}
-OUT=$TOP/var/bench/report-$(date -u +%Y%m%dT%H%M%SZ)
+OUT=${REPORT_DIR:-$TOP/var/bench/report-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
-cp /proc/loadavg "$OUT/loadavg.start"
+[[ -s "$OUT/loadavg.start" ]] || cp /proc/loadavg "$OUT/loadavg.start"
 [[ $(id -u) == 0 ]] || die "run as root (httpd starts as root, children as www-data)"
 for t in wrk ab; do
   command -v "$t" >/dev/null || die "$t is not installed (apt-get install wrk apache2-utils)"
@@ -35,16 +36,29 @@ done
 log "make run"
 make -C "$TOP" --no-print-directory run >/dev/null
 
-log "1/5 GET /api/v1/catalog vs static"
-BENCH_NO_RUN=1 BENCH_OUT=$OUT/catalog "$TOP/bench/run.sh" >"$OUT/catalog.log" 2>&1 || { cat "$OUT/catalog.log" >&2; die "bench/run.sh failed"; }
-log "2/5 GET /api/v1/me vs static and the Fastify peer"
-BENCH_NO_RUN=1 PEER=1 BENCH_OUT=$OUT/me "$TOP/bench/me.sh" >"$OUT/me.log" 2>&1 || { cat "$OUT/me.log" >&2; die "bench/me.sh failed"; }
-log "3/5 POST /api/v1/jobs vs the Fastify peer, GET /api/v1/jobs vs static"
-BENCH_NO_RUN=1 PEER=1 BENCH_OUT=$OUT/jobs "$TOP/bench/jobs.sh" >"$OUT/jobs.log" 2>&1 || { cat "$OUT/jobs.log" >&2; die "bench/jobs.sh failed"; }
-log "4/5 job worker vs graphile-worker ($ROUNDS passes)"
-RUNS=$ROUNDS OUT=$OUT/worker "$TOP/bench/worker.sh" >"$OUT/worker.log" 2>&1 || { cat "$OUT/worker.log" >&2; die "bench/worker.sh failed"; }
-log "5/5 httpd child RSS after $REQUESTS requests, with and without the module"
-REQUESTS=$REQUESTS OUT=$OUT/rss "$TOP/bench/rss.sh" >"$OUT/rss.log" 2>&1 || { cat "$OUT/rss.log" >&2; die "bench/rss.sh failed"; }
+# done STEP FILE: with REPORT_DIR set to an earlier report, a step whose
+# results are there already is not measured again (finish a broken run)
+done_step() { [[ -n "${REPORT_DIR:-}" && -s "$OUT/$1/$2" ]]; }
+if ! done_step catalog results.env; then
+  log "1/5 GET /api/v1/catalog vs static"
+  BENCH_NO_RUN=1 BENCH_OUT=$OUT/catalog "$TOP/bench/run.sh" >"$OUT/catalog.log" 2>&1 || { cat "$OUT/catalog.log" >&2; die "bench/run.sh failed"; }
+fi
+if ! done_step me results.env; then
+  log "2/5 GET /api/v1/me vs static and the Fastify peer"
+  BENCH_NO_RUN=1 PEER=1 BENCH_OUT=$OUT/me "$TOP/bench/me.sh" >"$OUT/me.log" 2>&1 || { cat "$OUT/me.log" >&2; die "bench/me.sh failed"; }
+fi
+if ! done_step jobs results.env; then
+  log "3/5 POST /api/v1/jobs vs the Fastify peer, GET /api/v1/jobs vs static"
+  BENCH_NO_RUN=1 PEER=1 BENCH_OUT=$OUT/jobs "$TOP/bench/jobs.sh" >"$OUT/jobs.log" 2>&1 || { cat "$OUT/jobs.log" >&2; die "bench/jobs.sh failed"; }
+fi
+if ! done_step worker results.jsonl; then
+  log "4/5 job worker vs graphile-worker ($ROUNDS passes)"
+  RUNS=$ROUNDS OUT=$OUT/worker "$TOP/bench/worker.sh" >"$OUT/worker.log" 2>&1 || { cat "$OUT/worker.log" >&2; die "bench/worker.sh failed"; }
+fi
+if ! done_step rss results.jsonl; then
+  log "5/5 httpd child RSS after $REQUESTS requests, with and without the module"
+  REQUESTS=$REQUESTS OUT=$OUT/rss "$TOP/bench/rss.sh" >"$OUT/rss.log" 2>&1 || { cat "$OUT/rss.log" >&2; die "bench/rss.sh failed"; }
+fi
 
 # --- the figures -------------------------------------------------------------------
 val() { sed -n "s/^$2=//p" "$OUT/$1/results.env"; }
