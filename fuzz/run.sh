@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs every libFuzzer harness (build-fuzz/fuzz_NAME, built by
-# make -f fuzz/fuzz.mk) for a bounded time, one after the other, and fails
+# make -f fuzz/fuzz.mk) for a bounded time, FUZZ_PARALLEL at once, and fails
 # on any crash, leak, sanitizer report, timeout or failed property.
 #
 #   FUZZ_SECONDS=60     seconds per harness (make fuzz's default)
 #   FUZZ_TARGETS="a b"  only these harnesses (names without fuzz_)
 #   FUZZ_ARGS="..."     more libFuzzer options, e.g. -jobs=4 -workers=4
+#   FUZZ_PARALLEL=N     harnesses run at the same time (default: the CPUs)
 #
 # Per harness: the seeds are fuzz/corpus/NAME (read only); what the run
 # learns goes to build-fuzz/corpus/NAME (kept between runs, so a second run
@@ -43,18 +44,16 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0${sym:+:exter
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 mkdir -p "$FZ/logs"
-fail=()
-printf '%-14s %8s %10s %8s %8s  %s\n' harness seconds execs exec/s cov result
-for n in "${names[@]}"; do
-  bin=$FZ/fuzz_$n
+# run_one NAME: one harness; writes its result line to $FZ/logs/NAME.result
+# (and, on a finding, what to read) and exits non-zero on a finding
+run_one() {
+  local n=$1 bin=$FZ/fuzz_$1 seeds=fuzz/corpus/$1 work=$FZ/corpus/$1
+  local art=$FZ/artifacts/$1 log=$FZ/logs/$1.log out=$FZ/logs/$1.result
+  local start rc took execs speed cov res args
   if [[ ! -x $bin ]]; then
-    echo "fuzz/run.sh: $bin is missing" >&2
-    fail+=("$n"); continue
+    echo "fuzz/run.sh: $bin is missing" >"$out"
+    return 1
   fi
-  seeds=fuzz/corpus/$n
-  work=$FZ/corpus/$n
-  art=$FZ/artifacts/$n
-  log=$FZ/logs/$n.log
   mkdir -p "$work" "$art"
   args=(-max_total_time="$secs" -timeout=10 -rss_limit_mb=3072
         -print_final_stats=1 -artifact_prefix="$art/")
@@ -72,14 +71,39 @@ for n in "${names[@]}"; do
   if (( rc == 0 )) && grep -Eq 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:|property failed' "$log"; then
     rc=99
   fi
-  if (( rc == 0 )); then res=ok; else res="FAILED (exit $rc)"; fail+=("$n"); fi
-  printf '%-14s %8s %10s %8s %8s  %s\n' "$n" "$took" "${execs:-?}" \
-    "${speed:-?}" "${cov:-?}" "$res"
-  if (( rc != 0 )); then
-    echo "---- $log (end) ----"
-    grep -E -m1 -A40 'ERROR: |runtime error:|property failed|deadly signal|timeout' "$log" | head -60
-    ls -1 "$art" 2>/dev/null | sed "s|^|artifact: $art/|"
-    echo "----"
+  if (( rc == 0 )); then res=ok; else res="FAILED (exit $rc)"; fi
+  { printf '%-14s %8s %10s %8s %8s  %s\n' "$n" "$took" "${execs:-?}" \
+      "${speed:-?}" "${cov:-?}" "$res"
+    if (( rc != 0 )); then
+      echo "---- $log (end) ----"
+      grep -E -m1 -A40 'ERROR: |runtime error:|property failed|deadly signal|timeout' "$log" | head -60
+      ls -1 "$art" 2>/dev/null | sed "s|^|artifact: $art/|"
+      echo "----"
+    fi; } >"$out"
+  return $(( rc != 0 ))
+}
+
+# FUZZ_PARALLEL harnesses at a time (default: one per CPU); each is one
+# libFuzzer process, so the seconds per harness stay what FUZZ_SECONDS says
+par=${FUZZ_PARALLEL:-$(nproc 2>/dev/null || echo 1)}
+[[ $par =~ ^[0-9]+$ ]] && (( par >= 1 )) || par=1
+printf '%-14s %8s %10s %8s %8s  %s\n' harness seconds execs exec/s cov result
+for n in "${names[@]}"; do
+  rm -f "$FZ/logs/$n.result"
+  while (( $(jobs -rp | wc -l) >= par )); do
+    wait -n || true
+  done
+  run_one "$n" &
+done
+wait
+fail=()
+for n in "${names[@]}"; do
+  if [[ -s $FZ/logs/$n.result ]]; then
+    cat "$FZ/logs/$n.result"
+    head -n 1 "$FZ/logs/$n.result" | grep -q ' ok$' || fail+=("$n")
+  else
+    echo "$n: no result" >&2
+    fail+=("$n")
   fi
 done
 
