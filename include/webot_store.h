@@ -20,6 +20,8 @@ typedef struct webot_db_t {
     apr_hash_t *cache;          /* prepared statements, by name */
     int down;                   /* a connection-level failure was seen */
     int in_tx;
+    int timeout_ms;             /* the session's statement_timeout, 0 none
+                                 * (webot_db_set_timeout) */
 } webot_db_t;
 
 /* A statement: a unique static name, "webot_"-prefixed (it is the
@@ -41,8 +43,16 @@ typedef struct webot_rows_t {
 typedef enum {
     WEBOT_DB_OK = 0,
     WEBOT_DB_ERROR,             /* the statement failed */
-    WEBOT_DB_DOWN               /* the connection or database is gone */
+    WEBOT_DB_DOWN,              /* the connection or database is gone */
+    WEBOT_DB_BUSY               /* the statement ran out of its time
+                                 * (statement_timeout): 503, retry later */
 } webot_dbrc_e;
+
+/* Sets the connection's statement_timeout (session-wide, so once per
+ * backend: a reset connection gets it again) and remembers it in db, so
+ * that a statement failing after that long counts as WEBOT_DB_BUSY. 0 = no
+ * limit. Failures are left for the next statement to see. */
+void webot_db_set_timeout(webot_db_t *db, apr_pool_t *p, int ms);
 
 /* Runs a statement with nargs text arguments (NULL = SQL NULL) and reads
  * every row into p. */

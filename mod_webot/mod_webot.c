@@ -36,6 +36,11 @@ static struct {
 static void unhold(webot_req_t *wr);
 static int dbgate_max = WEBOT_UNSET;
 static int dbgate_timeout = WEBOT_UNSET;
+/* WebotDBStatementTimeout: PostgreSQL's statement_timeout on the pooled
+ * connections requests use, so that a statement stuck on a lock answers
+ * 503 instead of holding its thread (0 = none) */
+#define DB_STATEMENT_TIMEOUT_DEFAULT 30
+static int db_statement_timeout = WEBOT_UNSET;
 
 /* --- configuration -------------------------------------------------- */
 
@@ -212,6 +217,19 @@ static const char *set_db_timeout(cmd_parms *cmd, void *d, const char *arg)
     return err ? err : ap_check_cmd_context(cmd, GLOBAL_ONLY);
 }
 
+static const char *set_db_statement_timeout(cmd_parms *cmd, void *d,
+                                            const char *arg)
+{
+    long long v;
+    const char *err = webot_parse_directive_int(cmd->pool,
+        "WebotDBStatementTimeout", arg, 0, 3600, &v);
+    (void)d;
+    if (!err) {
+        db_statement_timeout = (int)v;
+    }
+    return err ? err : ap_check_cmd_context(cmd, GLOBAL_ONLY);
+}
+
 static const command_rec webot_cmds[] = {
     AP_INIT_TAKE1("WebotDBMaxConnections", set_db_max, NULL, RSRC_CONF,
                   "database connections request threads of one process "
@@ -219,6 +237,10 @@ static const command_rec webot_cmds[] = {
     AP_INIT_TAKE1("WebotDBAcquireTimeout", set_db_timeout, NULL, RSRC_CONF,
                   "seconds a request waits for a database connection "
                   "before 503 (default 5)"),
+    AP_INIT_TAKE1("WebotDBStatementTimeout", set_db_statement_timeout, NULL,
+                  RSRC_CONF, "seconds one SQL statement of a request may "
+                  "run before it is canceled and the request answers 503 "
+                  "(PostgreSQL's statement_timeout; default 30, 0 = none)"),
     AP_INIT_TAKE1("WebotCatalogFile", set_catalog, NULL, RSRC_CONF,
                   "the JSON file of service families and plans"),
     AP_INIT_TAKE1("WebotSecretFile", set_secret, NULL, RSRC_CONF,
@@ -324,6 +346,7 @@ static int webot_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     (void)ptemp;
     dbgate_max = WEBOT_UNSET;
     dbgate_timeout = WEBOT_UNSET;
+    db_statement_timeout = WEBOT_UNSET;
     return OK;
 }
 
@@ -523,6 +546,9 @@ webot_db_t *webot_req_db(webot_req_t *wr, webot_error_t **err)
     wr->dbd = dbd;
     wr->db = db;
     dbgate_hold(wr);
+    webot_db_set_timeout(db, wr->p, (db_statement_timeout == WEBOT_UNSET
+                                     ? DB_STATEMENT_TIMEOUT_DEFAULT
+                                     : db_statement_timeout) * 1000);
     apr_pool_cleanup_register(wr->p, wr, release_dbd, apr_pool_cleanup_null);
     return db;
 }

@@ -15,12 +15,19 @@ static PGconn *native(webot_db_t *db)
     return (PGconn *)apr_dbd_native_handle(db->driver, db->handle);
 }
 
-static webot_dbrc_e classify(webot_db_t *db)
+/* What a failed statement means: the connection is gone, the statement ran
+ * into the session's statement_timeout (it failed no sooner than that: the
+ * SQLSTATE is not available through apr_dbd), or it failed. */
+static webot_dbrc_e classify(webot_db_t *db, apr_time_t started)
 {
     PGconn *c = native(db);
     if (!c || PQstatus(c) != CONNECTION_OK) {
         db->down = 1;
         return WEBOT_DB_DOWN;
+    }
+    if (db->timeout_ms > 0 && apr_time_now() - started
+                              >= apr_time_from_msec(db->timeout_ms) - 50000) {
+        return WEBOT_DB_BUSY;
     }
     return WEBOT_DB_ERROR;
 }
@@ -59,17 +66,19 @@ webot_dbrc_e webot_db_select(webot_db_t *db, apr_pool_t *p,
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
     webot_rows_t *rows;
+    apr_time_t started;
     int i, n, cols;
 
     if (db->down) {
         return WEBOT_DB_DOWN;
     }
+    started = apr_time_now();
     if (!(ps = prepare(db, st))) {
-        return classify(db);
+        return classify(db, started);
     }
     if (apr_dbd_pselect(db->driver, p, db->handle, &res, ps, 1, nargs,
                         (const char **)args) != 0) {
-        return classify(db);
+        return classify(db, started);
     }
     n = apr_dbd_num_tuples(db->driver, res);
     cols = apr_dbd_num_cols(db->driver, res);
@@ -104,17 +113,19 @@ webot_dbrc_e webot_db_exec(webot_db_t *db, apr_pool_t *p,
                            int nargs, const char *const *args)
 {
     apr_dbd_prepared_t *ps;
+    apr_time_t started;
     int nrows = 0;
 
     if (db->down) {
         return WEBOT_DB_DOWN;
     }
+    started = apr_time_now();
     if (!(ps = prepare(db, st))) {
-        return classify(db);
+        return classify(db, started);
     }
     if (apr_dbd_pquery(db->driver, p, db->handle, &nrows, ps, nargs,
                        (const char **)args) != 0) {
-        return classify(db);
+        return classify(db, started);
     }
     if (affected) {
         *affected = nrows;
@@ -124,12 +135,14 @@ webot_dbrc_e webot_db_exec(webot_db_t *db, apr_pool_t *p,
 
 static webot_dbrc_e simple(webot_db_t *db, const char *sql)
 {
+    apr_time_t started;
     int nrows = 0;
     if (db->down) {
         return WEBOT_DB_DOWN;
     }
+    started = apr_time_now();
     if (apr_dbd_query(db->driver, db->handle, &nrows, sql) != 0) {
-        return classify(db);
+        return classify(db, started);
     }
     return WEBOT_DB_OK;
 }
@@ -175,8 +188,57 @@ webot_error_t *webot_db_error(apr_pool_t *p, webot_dbrc_e rc)
         return webot_error_make(p, "SERVICE_UNAVAILABLE",
             "The database is unavailable; retry in a few seconds.");
     }
+    if (rc == WEBOT_DB_BUSY) {
+        return webot_error_make(p, "SERVICE_UNAVAILABLE",
+            "The database did not answer in time; retry in a few seconds.");
+    }
     return webot_error_make(p, "INTERNAL_ERROR",
         "An internal error occurred; it has been logged.");
+}
+
+/* --- session settings ------------------------------------------------ */
+
+/* Kept in the connection's statement cache under a name no statement has
+ * (statements are "webot_..."): the backend that has the setting. */
+#define TIMEOUT_KEY "webot:statement_timeout"
+typedef struct {
+    int pid;
+    int ms;
+} session_timeout_t;
+
+static const webot_stmt_t ST_SET_TIMEOUT = { "webot_set_timeout",
+    "SELECT set_config('statement_timeout', %s, false)" };
+
+void webot_db_set_timeout(webot_db_t *db, apr_pool_t *p, int ms)
+{
+    PGconn *c = native(db);
+    session_timeout_t *t;
+    const char *arg[1];
+    webot_rows_t *rows;
+    int pid;
+
+    if (!c || !db->cache) {
+        return;
+    }
+    pid = PQbackendPID(c);
+    t = apr_hash_get(db->cache, TIMEOUT_KEY, APR_HASH_KEY_STRING);
+    if (t && t->pid == pid && t->ms == ms) {
+        db->timeout_ms = ms;
+        return;
+    }
+    db->timeout_ms = 0;
+    arg[0] = apr_itoa(p, ms);
+    if (webot_db_select(db, p, &ST_SET_TIMEOUT, &rows, 1, arg)
+        != WEBOT_DB_OK) {
+        return;
+    }
+    if (!t) {
+        t = apr_pcalloc(db->conn_pool, sizeof(*t));
+        apr_hash_set(db->cache, TIMEOUT_KEY, APR_HASH_KEY_STRING, t);
+    }
+    t->pid = pid;
+    t->ms = ms;
+    db->timeout_ms = ms;
 }
 
 /* --- foundation operations ------------------------------------------ */

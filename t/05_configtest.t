@@ -181,4 +181,24 @@ for my $v ('1024', '16777216') {
   like($out, qr/WebotMaxBodyBytes/, 'and named');
 }
 
+# --- database limits: values out of range, or in a <VirtualHost> -----------------------------
+for my $case (['WebotDBStatementTimeout -1', 'a negative statement timeout'],
+              ['WebotDBStatementTimeout 3601', 'a statement timeout over an hour'],
+              ['WebotDBStatementTimeout soon', 'a statement timeout that is not a number'],
+              ['WebotDBAcquireTimeout 0', 'an acquire timeout of 0'],
+              ['WebotDBMaxConnections 0', 'a connection gate of 0']) {
+  my ($line, $what) = @$case;
+  my ($rc, $out) = configtest(catalog => $good_catalog, secret => $secret, extra => $line);
+  isnt($rc, 0, "$what is refused");
+  like($out, qr/\Q${\ (split ' ', $line)[0]}\E/, '... naming the directive');
+}
+{
+  my ($rc, $out) = configtest(catalog => $good_catalog, secret => $secret,
+    extra => "WebotDBStatementTimeout 0\nWebotDBStatementTimeout 600");
+  is($rc, 0, 'WebotDBStatementTimeout 0 (no limit) and 600 are accepted') or diag($out);
+  ($rc, $out) = configtest(catalog => $good_catalog, secret => $secret,
+    extra => qq{<VirtualHost *:80>\n  WebotDBStatementTimeout 10\n</VirtualHost>});
+  isnt($rc, 0, 'WebotDBStatementTimeout in a <VirtualHost> is refused (global only)');
+}
+
 done_testing;
