@@ -76,7 +76,9 @@ typedef struct webot_ent_view_t {
 
 /* Evaluates e against the catalog at e->now. Usable: status active or
  * trialing, or past_due for at most past_due_grace since past_due_since;
- * not past expires_at; the plan still in the catalog. */
+ * not past expires_at; for a Stripe entitlement, not past_due_grace or
+ * more after the end of its period (no renewal seen: shown as past_due);
+ * the plan still in the catalog. */
 void webot_entitlement_eval(apr_pool_t *p, const webot_catalog_t *cat,
                             const webot_ent_t *e,
                             apr_interval_time_t past_due_grace,

@@ -176,6 +176,20 @@ void webot_entitlement_eval(apr_pool_t *p, const webot_catalog_t *cat,
         out->why = "The account's entitlement has expired.";
         return;
     }
+    /* A Stripe subscription lives on through its webhooks: each renewal
+     * moves the period. A period that ended longer than the grace ago with
+     * no renewal heard of (the endpoint unreachable, events lost, the
+     * subscription gone without its deletion event) stops access instead
+     * of granting it forever; the next invoice.paid or subscription update
+     * moves the period and restores it. */
+    if (e->source && !strcmp(e->source, "stripe") && e->period_end
+        && strcmp(e->status, "canceled")
+        && e->now >= e->period_end + past_due_grace) {
+        out->status = "past_due";
+        out->why = "The account's billing period has ended and no renewal "
+                   "has been received from Stripe since.";
+        return;
+    }
     if (!strcmp(e->status, "active") || !strcmp(e->status, "trialing")) {
         out->usable = 1;
     }

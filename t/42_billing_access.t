@@ -2,7 +2,8 @@
 # after a paid sign-up, past_due within WebotPastDueGrace (3d in the test
 # config) and the loss of access after it, a payment restoring access with a
 # new quota period, and cancel → 403 ENTITLEMENT_REQUIRED on the next
-# request, for API keys and dashboard sessions alike.
+# request, for API keys and dashboard sessions alike; a period that ended
+# beyond the grace with no renewal heard of stops access until one comes.
 use strict;
 use warnings;
 use Test::More;
@@ -115,5 +116,47 @@ for my $ev (
   is($r->json && $r->json->{outcome}, 'stale', 'an older active state after the cancel is stale');
 }
 error_ok(by_key(), 403, 'ENTITLEMENT_REQUIRED', 'still refused');
+
+# --- no renewal heard of: a Stripe period that ended beyond the grace ---------
+# (the webhook endpoint unreachable for days, or the deletion event lost):
+# access stops instead of running on forever; a renewal restores it.
+{
+  my $b = make_account();
+  my ($cus2, $sub2) = (rid('cus_'), rid('sub_'));
+  my ($bps, $bpe) = ($now - 34 * $day, $now - 4 * $day);
+  my $req = sub { api_request($method, $path, %ropt, key => $b->{key}) };
+  send_ok('checkout.session.completed', $bps,
+    session_object(account => $b->{account_id}, customer => $cus2, subscription => $sub2, tier => 'both_team'));
+  is(send_ok('customer.subscription.created', $bps,
+    subscription_object(id => $sub2, customer => $cus2, status => 'active', plan => 'both_team',
+                        start => $bps, end => $bpe)), 'applied', 'a subscription whose period ended 4 days ago');
+  send_ok('invoice.paid', $bps,
+    invoice_object(customer => $cus2, subscription => $sub2, start => $bps, end => $bpe));
+  my $be = api_get('/api/v1/entitlements', key => $b->{key})->json || {};
+  is($be->{status}, 'past_due', 'no renewal for 4 days (grace 3d): shown as past_due');
+  is_deeply($be->{access} || [], [], 'nothing usable');
+  my $err2 = error_ok($req->(), 403, 'ENTITLEMENT_REQUIRED', 'the API key is refused');
+  like($err2 && $err2->{message} // '', qr/renewal/, 'saying that no renewal was received');
+  is(api_get('/api/v1/me', key => $b->{key})->status, 200, '/me still answers');
+
+  send_ok('invoice.paid', $now,
+    invoice_object(customer => $cus2, subscription => $sub2, start => $bpe, end => $bpe + 30 * $day,
+                   reason => 'subscription_cycle'));
+  $be = api_get('/api/v1/entitlements', key => $b->{key})->json || {};
+  is($be->{status}, 'active', 'the renewal arrives: active again');
+  ok($req->()->status < 400, 'and the key is allowed again');
+
+  # within the grace: still usable
+  my $c = make_account();
+  my ($cus3, $sub3) = (rid('cus_'), rid('sub_'));
+  send_ok('checkout.session.completed', $now - 31 * $day,
+    session_object(account => $c->{account_id}, customer => $cus3, subscription => $sub3, tier => 'both_team'));
+  send_ok('customer.subscription.created', $now - 31 * $day,
+    subscription_object(id => $sub3, customer => $cus3, status => 'active', plan => 'both_team',
+                        start => $now - 31 * $day, end => $now - 1 * $day));
+  is((api_get('/api/v1/entitlements', key => $c->{key})->json || {})->{status}, 'active',
+     'a period that ended 1 day ago (grace 3d): still active');
+  ok(api_request($method, $path, %ropt, key => $c->{key})->status < 400, 'and usable');
+}
 
 done_testing;

@@ -208,6 +208,36 @@ static void test_eval(const webot_catalog_t *cat)
     webot_entitlement_eval(P, cat, &e, grace, &v);
     ok(v.usable, "past_due without a date: grace counted from updated_at");
 
+    /* a Stripe period that ended with no renewal heard of */
+    e = ent(both->id, "active");
+    e.source = "stripe";
+    e.period_start = T("2026-04-20T00:00:00Z");
+    e.period_end = e.now - grace + 1;
+    webot_entitlement_eval(P, cat, &e, grace, &v);
+    ok(v.usable && !strcmp(v.status, "active"),
+       "stripe: period ended less than the grace ago: still usable");
+    e.period_end = e.now - grace;
+    webot_entitlement_eval(P, cat, &e, grace, &v);
+    ok(!v.usable && !v.access && !strcmp(v.status, "past_due") && v.why
+       && strstr(v.why, "renewal"),
+       "stripe: no renewal within the grace after the period: past_due, "
+       "not usable");
+    e.status = "trialing";
+    webot_entitlement_eval(P, cat, &e, grace, &v);
+    ok(!v.usable, "stripe: the same for a trial that was never converted");
+    e.status = "canceled";
+    webot_entitlement_eval(P, cat, &e, grace, &v);
+    ok(!v.usable && !strcmp(v.status, "canceled"),
+       "stripe: canceled stays canceled");
+    e.status = "active";
+    e.period_end = 0;
+    webot_entitlement_eval(P, cat, &e, grace, &v);
+    ok(v.usable, "stripe without a known period end: not judged by it");
+    e.source = "manual";
+    e.period_end = e.now - grace - apr_time_from_sec(86400);
+    webot_entitlement_eval(P, cat, &e, grace, &v);
+    ok(v.usable, "manual grants: their periods roll on, no renewal needed");
+
     e = ent("retired_plan", "active");
     e.ovr_rate_limit = 7;
     webot_entitlement_eval(P, cat, &e, grace, &v);
