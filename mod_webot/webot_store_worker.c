@@ -93,7 +93,9 @@ static const webot_stmt_t ST_ENTS = { "webot_worker_ents",
     " (extract(epoch FROM past_due_since) * 1000000)::bigint,"
     " (extract(epoch FROM now()) * 1000000)::bigint,"
     " coalesce(monthly_jobs, -1), coalesce(max_active_jobs, -1),"
-    " coalesce(rate_limit_per_minute, -1)"
+    " coalesce(rate_limit_per_minute, -1),"
+    " (extract(epoch FROM period_end) * 1000000)::bigint,"
+    " (extract(epoch FROM updated_at) * 1000000)::bigint"
     " FROM entitlements WHERE account_id = ANY(%s::text[])" };
 
 webot_dbrc_e webot_store_worker_entitlements(webot_db_t *db, apr_pool_t *p,
@@ -126,6 +128,12 @@ webot_dbrc_e webot_store_worker_entitlements(webot_db_t *db, apr_pool_t *p,
         e->ovr_monthly_jobs = (int)to_ll(WEBOT_ROW(rows, i, 7));
         e->ovr_max_active_jobs = (int)to_ll(WEBOT_ROW(rows, i, 8));
         e->ovr_rate_limit = (int)to_ll(WEBOT_ROW(rows, i, 9));
+        /* what the gate judges too: a Stripe period without renewal, and
+         * the grace of a past_due without a failure date */
+        if (e->source && !strcmp(e->source, "stripe")) {
+            e->period_end = (apr_time_t)to_ll(WEBOT_ROW(rows, i, 10));
+        }
+        e->updated_at = (apr_time_t)to_ll(WEBOT_ROW(rows, i, 11));
         apr_hash_set(*out, WEBOT_ROW(rows, i, 0), APR_HASH_KEY_STRING, e);
     }
     return WEBOT_DB_OK;

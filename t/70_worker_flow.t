@@ -167,6 +167,22 @@ subtest 'rejected before work when the entitlement is gone (quota refunded)' => 
   is scalar($ex->calls($x)), 0, 'not executed';
 };
 
+subtest 'rejected before work when a Stripe period lapsed with no renewal' => sub {
+  my $b = make_account(plan => 'agent_pro');
+  my $job = create_job($h->url, $b, title => 'mode=ok');
+  ok wait_for(sub { job_status($job->{id}) =~ /ready|review/ }, 20), 'an entitled job runs';
+  my $ps = psql_value("SELECT period_start FROM quota_periods WHERE account_id = '$b->{account_id}'");
+  # as the webhooks would have left it: a Stripe subscription whose period
+  # ended 4 days ago (WebotPastDueGrace is 3 days by default), no renewal
+  psql("UPDATE entitlements SET source = 'stripe', status = 'active',"
+     . " period_start = now() - interval '34 days', period_end = now() - interval '4 days'"
+     . " WHERE account_id = '$b->{account_id}'");
+  my ($x) = insert_jobs($b, 1, title => 'mode=ok', quota_period => $ps);
+  ok wait_for(sub { job_status($x) eq 'rejected' }, 20), 'rejected, not executed';
+  like events_of($x)->[-1][3], qr/entitlement/, 'the reason names the entitlement';
+  is scalar($ex->calls($x)), 0, 'the executor was not called';
+};
+
 subtest 'rejected before work when the intake no longer fits the catalog' => sub {
   my ($j) = insert_jobs($acct, 1, title => 'mode=ok', intake => { audience => 'x' });
   ok wait_for(sub { job_status($j) eq 'rejected' }, 20), 'rejected';
