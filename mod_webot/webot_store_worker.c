@@ -473,20 +473,33 @@ static const webot_stmt_t ST_HOUSEKEEP = { "webot_worker_housekeep",
     "    WHERE created_at < now() - interval '1 day' LIMIT %s::int)"
     "    RETURNING 1),"
     " h AS (DELETE FROM worker_heartbeats"
-    "    WHERE beat_at < now() - interval '7 days' RETURNING 1)"
+    "    WHERE beat_at < now() - interval '7 days' RETURNING 1),"
+    /* Stripe events older than 90 days (Stripe stops redelivering after 3,
+     * and a late redelivery would only be stale: docs/billing.md), except
+     * what a subscription's payment state is still computed from: its last
+     * invoice.paid and everything after it */
+    " e AS (DELETE FROM stripe_events WHERE id IN ("
+    "    SELECT x.id FROM stripe_events x"
+    "    WHERE x.received_at < now() - interval '90 days'"
+    "    AND (x.subscription_id IS NULL OR x.created < ("
+    "      SELECT max(pd.created) FROM stripe_events pd"
+    "      WHERE pd.subscription_id = x.subscription_id"
+    "      AND pd.type = 'invoice.paid'))"
+    "    LIMIT %s::int) RETURNING 1)"
     " SELECT (SELECT count(*) FROM i), (SELECT count(*) FROM s),"
-    "        (SELECT count(*) FROM l) + (SELECT count(*) FROM h)" };
+    "        (SELECT count(*) FROM l) + (SELECT count(*) FROM h)"
+    "        + (SELECT count(*) FROM e)" };
 
 webot_dbrc_e webot_store_worker_housekeep(webot_db_t *db, apr_pool_t *p,
                                           int limit, int *idem,
                                           int *sessions, int *other)
 {
-    const char *args[3];
+    const char *args[4];
     webot_rows_t *rows;
     webot_dbrc_e rc;
 
-    args[0] = args[1] = args[2] = apr_itoa(p, limit);
-    if ((rc = webot_db_select(db, p, &ST_HOUSEKEEP, &rows, 3, args))
+    args[0] = args[1] = args[2] = args[3] = apr_itoa(p, limit);
+    if ((rc = webot_db_select(db, p, &ST_HOUSEKEEP, &rows, 4, args))
         != WEBOT_DB_OK) {
         return rc;
     }

@@ -225,6 +225,25 @@ subtest 'housekeeping' => sub {
   is psql_value("SELECT count(*) FROM idempotency_keys WHERE key = 'hk-live-$$'"), 1, 'a live one is kept';
   ok wait_for(sub { psql_value("SELECT ended_at IS NOT NULL FROM sessions WHERE id = 'ses_hk$$'") eq 't' }, 15),
     'a session past its idle expiry is ended';
+
+  # Stripe events: those older than 90 days go, except a subscription's last
+  # invoice.paid and what came after it (its payment state is computed from
+  # them); recent ones stay
+  my $old = "now() - interval '100 days'";
+  my $t = time - 100 * 86400;
+  psql("INSERT INTO stripe_events (id, type, created, subscription_id, received_at) VALUES"
+     . " ('evt_hk_link$$', 'checkout.session.completed', $t, NULL, $old),"
+     . " ('evt_hk_paid1$$', 'invoice.paid', $t, 'sub_hk$$', $old),"
+     . " ('evt_hk_fail1$$', 'invoice.payment_failed', $t + 10, 'sub_hk$$', $old),"
+     . " ('evt_hk_paid2$$', 'invoice.paid', $t + 20, 'sub_hk$$', $old),"
+     . " ('evt_hk_fail2$$', 'invoice.payment_failed', $t + 30, 'sub_hk$$', $old),"
+     . " ('evt_hk_nopaid$$', 'customer.subscription.created', $t, 'sub_hk_np$$', $old),"
+     . " ('evt_hk_recent$$', 'checkout.session.completed', $t, NULL, now() - interval '10 days')");
+  ok wait_for(sub { psql_value("SELECT count(*) FROM stripe_events WHERE id = 'evt_hk_link$$'") == 0 }, 15),
+    'a Stripe event older than 90 days is purged';
+  is join(',', psql("SELECT id FROM stripe_events WHERE id LIKE 'evt_hk_%$$' ORDER BY id")),
+     join(',', map { "evt_hk_$_$$" } qw(fail2 nopaid paid2 recent)),
+     'kept: the last invoice.paid, what came after it, a subscription never paid, recent events';
 };
 
 subtest 'server-status and health' => sub {
