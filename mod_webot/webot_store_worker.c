@@ -475,7 +475,7 @@ static const webot_stmt_t ST_HOUSEKEEP = { "webot_worker_housekeep",
     " h AS (DELETE FROM worker_heartbeats"
     "    WHERE beat_at < now() - interval '7 days' RETURNING 1),"
     /* Stripe events older than 90 days (Stripe stops redelivering after 3,
-     * and a late redelivery would only be stale: docs/billing.md), except
+     * and a late redelivery would change nothing: docs/billing.md), except
      * what a subscription's payment state is still computed from: its last
      * invoice.paid and everything after it */
     " e AS (DELETE FROM stripe_events WHERE id IN ("
