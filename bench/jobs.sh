@@ -30,6 +30,7 @@
 set -euo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$TOP/bench/lib.sh"
 ROUNDS=${ROUNDS:-2}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
@@ -65,9 +66,7 @@ case "$BASE" in
   http://127.*|http://localhost*) ;;
   *) die "refusing to load-test $BASE (loopback only)" ;;
 esac
-CTL=${WEBOT_BUILD_DIR:-$TOP/build}/webotctl
 ENVF=$TOP/var/bench-jobs.env
-json_get() { perl -MJSON::PP -e 'my $f = shift; local $/; print JSON::PP->new->decode(<STDIN>)->{$f} // ""' "$1"; }
 JOB_BODY='{"service_option":"tone_rewrites_copy_polish","title":"Spring launch email","intake":{"audience":"Existing customers, spring sale","brand_constraints":"No exclamation marks","tone":"Warm, confident","delivery_format":"Plain text email"},"metadata":{"crm_id":"123"}}'
 export JOB_BODY
 
@@ -88,13 +87,9 @@ if [[ -s "$ENVF" ]]; then
 fi
 if [[ -z "$JOBS_KEY" ]] || ! key_ok "$JOBS_KEY"; then
   log "creating the bench account (Both plan, limits 10,000,000)"
-  plan=$(perl -MJSON::PP -e 'local $/; open my $f, "<", shift or exit 1; my $c = JSON::PP->new->decode(<$f>);
-    for (@{ $c->{plans} }) { my %a = map { $_ => 1 } @{ $_->{access} }; if ($a{api} && $a{dashboard}) { print $_->{id}; exit } }
-    exit 1' "$TOP/conf/catalog.json") || die "no plan with api and dashboard in conf/catalog.json"
-  acct=$("$CTL" --db "$DB" --json account create --name "Bench jobs" | json_get id)
-  "$CTL" --db "$DB" --json entitlement grant --account "$acct" --plan "$plan" \
-    --monthly-jobs 10000000 --max-active-jobs 10000000 --rate-limit-per-minute 10000000 >/dev/null
-  JOBS_KEY=$("$CTL" --db "$DB" --json key create --account "$acct" --name "bench jobs" | json_get key)
+  read -r acct JOBS_KEY < <(bench_account "$DB" "Bench jobs" "" --monthly-jobs 10000000 \
+    --max-active-jobs 10000000 --rate-limit-per-minute 10000000) || true
+  [[ -n "${JOBS_KEY:-}" ]] || die "could not create the bench account"
   ( umask 077; printf "BENCH_JOBS_ACCOUNT='%s'\nBENCH_JOBS_KEY='%s'\n" "$acct" "$JOBS_KEY" >"$ENVF" )
   key_ok "$JOBS_KEY" || die "the new bench key does not work on $BASE/api/v1/jobs"
 fi

@@ -25,6 +25,7 @@
 set -euo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$TOP/bench/lib.sh"
 ROUNDS=${ROUNDS:-2}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
@@ -57,9 +58,7 @@ case "$BASE" in
   http://127.*|http://localhost*) ;;
   *) die "refusing to load-test $BASE (loopback only)" ;;
 esac
-CTL=${WEBOT_BUILD_DIR:-$TOP/build}/webotctl
 ENVF=$TOP/var/bench-me.env
-json_get() { perl -MJSON::PP -e 'my $f = shift; local $/; print JSON::PP->new->decode(<STDIN>)->{$f} // ""' "$1"; }
 
 key_ok() {
   local hdr
@@ -73,14 +72,9 @@ if [[ -s "$ENVF" ]]; then
 fi
 if [[ -z "$ME_KEY" ]] || ! key_ok "$ME_KEY"; then
   log "creating the bench account (Both plan, 10,000,000 requests per minute)"
-  plan=$(perl -MJSON::PP -e 'local $/; open my $f, "<", shift or exit 1; my $c = JSON::PP->new->decode(<$f>);
-    for (@{ $c->{plans} }) { my %a = map { $_ => 1 } @{ $_->{access} }; if ($a{api} && $a{dashboard}) { print $_->{id}; exit } }
-    exit 1' "$TOP/conf/catalog.json") || die "no plan with api and dashboard in conf/catalog.json"
-  acct=$("$CTL" --db "$WEBOT_DB" --json account create --name "Bench me" | json_get id)
-  "$CTL" --db "$WEBOT_DB" --json entitlement grant --account "$acct" --plan "$plan" \
-    --rate-limit-per-minute 10000000 >/dev/null
-  ME_KEY=$("$CTL" --db "$WEBOT_DB" --json key create --account "$acct" --name "bench me" \
-           --scopes account:read | json_get key)
+  read -r acct ME_KEY < <(bench_account "$WEBOT_DB" "Bench me" "--scopes account:read" \
+    --rate-limit-per-minute 10000000) || true
+  [[ -n "${ME_KEY:-}" ]] || die "could not create the bench account"
   ( umask 077; printf "BENCH_ME_ACCOUNT='%s'\nBENCH_ME_KEY='%s'\n" "$acct" "$ME_KEY" >"$ENVF" )
   key_ok "$ME_KEY" || die "the new bench key does not work on $BASE/api/v1/me"
 fi

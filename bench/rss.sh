@@ -23,6 +23,7 @@
 set -euo pipefail
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$TOP/scripts/lib.sh"
+source "$TOP/bench/lib.sh"
 
 REQUESTS=${REQUESTS:-100000}
 WARMUP_REQUESTS=${WARMUP_REQUESTS:-10000}
@@ -36,16 +37,9 @@ mkdir -p "$OUT"
 
 # A key of its own, on an account whose rate limit is out of reach (the demo
 # key's plan would answer 429 long before 100,000 requests), with 20 jobs.
-CTL=${WEBOT_BUILD_DIR:-$TOP/build}/webotctl
-json_get() { perl -MJSON::PP -e 'my $f = shift; local $/; print JSON::PP->new->decode(<STDIN>)->{$f} // ""' "$1"; }
-plan=$(perl -MJSON::PP -e 'local $/; open my $f, "<", shift or exit 1; my $c = JSON::PP->new->decode(<$f>);
-  for (@{ $c->{plans} }) { my %a = map { $_ => 1 } @{ $_->{access} }; if ($a{api} && $a{dashboard}) { print $_->{id}; exit } }
-  exit 1' "$TOP/conf/catalog.json") || die "no plan with api and dashboard in conf/catalog.json"
-acct=$("$CTL" --db "$WEBOT_DB" --json account create --name "Bench rss" | json_get id)
-"$CTL" --db "$WEBOT_DB" --json entitlement grant --account "$acct" --plan "$plan" \
-  --monthly-jobs 1000 --max-active-jobs 1000 --rate-limit-per-minute 10000000 >/dev/null
-KEY=$("$CTL" --db "$WEBOT_DB" --json key create --account "$acct" --name "bench rss" | json_get key)
-[[ -n "$KEY" ]] || die "could not create the bench key"
+read -r acct KEY < <(bench_account "$WEBOT_DB" "Bench rss" "" --monthly-jobs 1000 \
+  --max-active-jobs 1000 --rate-limit-per-minute 10000000) || true
+[[ -n "${KEY:-}" ]] || die "could not create the bench key"
 for i in $(seq 20); do
   curl -fsS -o /dev/null "${WEBOT_BASE_URL:-http://127.0.0.1:8080}/api/v1/jobs" -H "Authorization: Bearer $KEY" \
     -H 'Content-Type: application/json' -H "Idempotency-Key: bench-rss-$acct-$i" \
@@ -74,26 +68,7 @@ start_instance() {
   local name=$1 port=$2 sport=$3 with=$4 d=$B/$1
   mkdir -p "$d/run" "$d/files" "$d/htdocs/static"
   chown www-data:www-data "$d/run" "$d/files"
-  perl -pe '
-    BEGIN { ($V, $D, $P, $PS, $W) = @ARGV[0..4]; splice @ARGV, 0, 5 }
-    s{"\Q$V\E/httpd/run/httpd.pid"}{"$D/httpd.pid"};
-    s{\Q$V\E/httpd/run}{$D/run}g;
-    s{"\Q$V\E/httpd/error_log"}{"$D/error_log"};
-    s{"\Q$V\E/httpd/access_log"}{"$D/access_log"};
-    s{127\.0\.0\.1:8080\b}{127.0.0.1:$P}g;
-    s{127\.0\.0\.1:8443\b}{127.0.0.1:$PS}g;
-    s{WebotFileStore\s+"[^"]*"}{WebotFileStore "$D/files"};
-    s{^(\s*StartServers\s+)\d+}{${1}1};
-    s{^(\s*ServerLimit\s+)\d+}{${1}1};
-    s{^(\s*MaxRequestWorkers\s+)\d+}{${1}25};
-    s{^(\s*MaxConnectionsPerChild\s+)\d+}{${1}0};
-    if (!$W) {
-      # without the module: drop its LoadModule and every line naming it
-      # (its directives outside <IfDirective>, its SetHandlers)
-      $_ = "" if /^\s*LoadModule\s+webot_module\b/ || /^\s*Webot\w+\s/ || /SetHandler\s+webot-/;
-    }
-  ' "$VAR" "$d" "$port" "$sport" "$with" "$VAR/httpd/httpd.conf" >"$d/httpd.conf"
-  grep -q '^MaxConnectionsPerChild' "$d/httpd.conf" || echo "MaxConnectionsPerChild 0" >>"$d/httpd.conf"
+  bench_httpd_conf "$VAR" "$d" "$port" "$sport" "$with" >"$d/httpd.conf"
   "$HTTPD" -f "$d/httpd.conf" -t >/dev/null 2>"$d/configtest" || { cat "$d/configtest" >&2; die "$name: configtest failed"; }
   "$HTTPD" -f "$d/httpd.conf" -k start
   for _ in $(seq 100); do

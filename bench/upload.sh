@@ -20,6 +20,7 @@
 set -euo pipefail
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$TOP/scripts/lib.sh"
+source "$TOP/bench/lib.sh"
 ROUNDS=${1:-15}
 MIB=$((1024 * 1024))
 
@@ -56,19 +57,7 @@ cleanup() {
 trap cleanup EXIT
 
 # --- the bench httpd: the dev configuration, moved, one child, plus DAV ---
-perl -pe '
-  BEGIN { ($V, $B, $P, $PS) = @ARGV[0..3]; splice @ARGV, 0, 4 }
-  s{"\Q$V\E/httpd/run/httpd.pid"}{"$B/httpd.pid"};
-  s{\Q$V\E/httpd/run}{$B/run}g;
-  s{"\Q$V\E/httpd/error_log"}{"$B/error_log"};
-  s{"\Q$V\E/httpd/access_log"}{"$B/access_log"};
-  s{127\.0\.0\.1:8080\b}{127.0.0.1:$P}g;
-  s{127\.0\.0\.1:8443\b}{127.0.0.1:$PS}g;
-  s{WebotFileStore\s+"[^"]*"}{WebotFileStore "$B/files"};
-  s{^(\s*StartServers\s+)\d+}{${1}1};
-  s{^(\s*ServerLimit\s+)\d+}{${1}1};
-  s{^(\s*MaxRequestWorkers\s+)\d+}{${1}25};
-' "$VAR" "$B" "$P" "$PS" "$VAR/httpd/httpd.conf" >"$B/httpd.conf"
+bench_httpd_conf "$VAR" "$B" "$P" "$PS" 1 >"$B/httpd.conf"
 grep -q "WebotFileStore \"$B/files\"" "$B/httpd.conf" \
   || die "the dev configuration has no WebotFileStore (module without the files area?)"
 cat >>"$B/httpd.conf" <<CONF
