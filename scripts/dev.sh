@@ -170,9 +170,16 @@ write_httpd_conf() {
     [[ -r "$STRIPE_SECRET_KEY_FILE" ]] || die "STRIPE_SECRET_KEY_FILE $STRIPE_SECRET_KEY_FILE is not readable"
     stripe_line="WebotStripeSecretKeyFile \"$(realpath "$STRIPE_SECRET_KEY_FILE")\""
   fi
+  # mod_dbd connects as the httpd user: through PostgreSQL's Unix socket
+  # when that user can reach its directory (not in a checkout under a home
+  # directory of mode 0700, say), over loopback TCP otherwise
+  local dbd_host=127.0.0.1
+  if [[ $(id -u) -ne 0 ]] || runuser -u "$RUN_USER" -- test -x "$PG_SOCK" -a -w "$PG_SOCK/.s.PGSQL.$PG_PORT" 2>/dev/null; then
+    dbd_host=$PG_SOCK
+  fi
   fill_template "$TOP/conf/httpd-dev.conf.in" "$HCONF.new" \
     TOP="$TOP" VAR="$VAR" SO="$SO" MODDIR="$(apxs -q LIBEXECDIR)" \
-    HTTP_PORT="$HTTP_PORT" HTTPS_PORT="$HTTPS_PORT" PG_PORT="$PG_PORT" PG_SOCK="$PG_SOCK" \
+    HTTP_PORT="$HTTP_PORT" HTTPS_PORT="$HTTPS_PORT" PG_PORT="$PG_PORT" PG_SOCK="$dbd_host" \
     USER="$RUN_USER" GROUP="$RUN_GROUP" STRIPE_KEY_LINE="$stripe_line"
   mv "$HCONF.new" "$HCONF"
   if [[ -f "$TOP/conf/catalog.json" ]]; then
