@@ -420,8 +420,47 @@ static json_t *render_catalog(const webot_catalog_t *c)
     return root;
 }
 
+/* A refusal is one line (it goes to the error log and to `webotctl catalog
+ * check`): control characters that jansson quotes from the file ("near
+ * '...'") are written as \xNN. */
+static const char *one_line(apr_pool_t *p, const char *msg)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *s;
+    char *out, *o;
+    size_t n = 0;
+
+    for (s = (const unsigned char *)msg; *s; s++) {
+        n += (*s < 0x20 || *s == 0x7f) ? 4 : 1;
+    }
+    o = out = apr_palloc(p, n + 1);
+    for (s = (const unsigned char *)msg; *s; s++) {
+        if (*s < 0x20 || *s == 0x7f) {
+            *o++ = '\\';
+            *o++ = 'x';
+            *o++ = hex[*s >> 4];
+            *o++ = hex[*s & 15];
+        }
+        else {
+            *o++ = (char)*s;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static const char *catalog_load(apr_pool_t *p, const char *path,
+                                webot_catalog_t **out);
+
 const char *webot_catalog_load(apr_pool_t *p, const char *path,
                                webot_catalog_t **out)
+{
+    const char *err = catalog_load(p, path, out);
+    return err ? one_line(p, err) : NULL;
+}
+
+static const char *catalog_load(apr_pool_t *p, const char *path,
+                                webot_catalog_t **out)
 {
     loader_t l = { p, path, NULL, apr_hash_make(p) };
     webot_catalog_t *c = apr_pcalloc(p, sizeof(*c));

@@ -89,13 +89,18 @@ static void test_mcp_reason(apr_pool_t *p)
 }
 
 /* fuzz_catalog: a catalog key with a newline ("qua\nty_signals") went
- * into the error message as is: a configtest line broken in two. */
+ * into the error message as is: a configtest line broken in two; later the
+ * same with the file's own text that jansson quotes in a syntax error. */
 static void test_catalog_one_line(apr_pool_t *p)
 {
     static const char *const bodies[] = {
         "{\"service_families\":[],\"plans\":[],\"a\\nb\":1}",
         "{\"service_families\":[{\"id\":\"x\\r\\u001b[31m\"}],"
         "\"plans\":[]}",
+        /* ... and a JSON syntax error: jansson quotes the text near it,
+         * raw newline included (found by the 60 s CI run) */
+        "{\"p\\u\n    {\n      \"id\": \"both_team\",\n",
+        "{\"a\":\x01\x02}",
     };
     char path[] = "/tmp/webot-regress-XXXXXX";
     size_t i;
