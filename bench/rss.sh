@@ -104,6 +104,24 @@ load_with() {
   ab_run "$base/api/v1/jobs?limit=20" "$(( n - a - b ))" "$auth"
 }
 
+load_static() { ab_run "$1/static/rss-me.json" "$2"; }
+
+# measure NAME LOAD BASE: VmRSS (kB) of NAME's one child at start, after
+# LOAD BASE WARMUP_REQUESTS and after LOAD BASE REQUESTS more, as
+# "start warm end"; fails if the child changed on the way
+measure() {
+  local name=$1 pid s w e
+  shift
+  pid=$(child_of "$name")
+  s=$(rss_kb "$name")
+  "$@" "$WARMUP_REQUESTS"
+  w=$(rss_kb "$name")
+  "$@" "$REQUESTS"
+  e=$(rss_kb "$name")
+  [[ $(child_of "$name") == "$pid" ]] || die "$name: the child changed during the run (it must be one process)"
+  echo "$s $w $e"
+}
+
 P1=$(find_free_port 18180); S1=$(find_free_port $((P1 + 1)))
 P2=$(find_free_port $((S1 + 1))); S2=$(find_free_port $((P2 + 1)))
 
@@ -111,13 +129,8 @@ log "with mod_webot: httpd on 127.0.0.1:$P1 (one child)"
 start_instance with "$P1" "$S1" 1
 curl -fsS -o /dev/null -H "Authorization: Bearer $KEY" "http://127.0.0.1:$P1/api/v1/me" \
   || die "GET /api/v1/me on the bench instance failed"
-pid_with=$(child_of with)
-rss_start_with=$(rss_kb with)
-load_with "http://127.0.0.1:$P1" "$WARMUP_REQUESTS"
-rss_warm_with=$(rss_kb with)
-load_with "http://127.0.0.1:$P1" "$REQUESTS"
-rss_end_with=$(rss_kb with)
-[[ $(child_of with) == "$pid_with" ]] || die "the child changed during the run (it must be one process)"
+res=$(measure with load_with "http://127.0.0.1:$P1") || exit 1
+read -r rss_start_with rss_warm_with rss_end_with <<<"$res"
 
 log "without mod_webot: httpd on 127.0.0.1:$P2 (one child)"
 start_instance without "$P2" "$S2" 0
@@ -125,13 +138,8 @@ docroot=$(sed -n 's/^DocumentRoot "\(.*\)"$/\1/p' "$B/without/httpd.conf" | head
 curl -fsS -o "$docroot/static/rss-me.json" -H "Authorization: Bearer $KEY" "http://127.0.0.1:$P1/api/v1/me" \
   || die "GET /api/v1/me failed"
 chmod 0644 "$docroot/static/rss-me.json"
-pid_without=$(child_of without)
-rss_start_without=$(rss_kb without)
-ab_run "http://127.0.0.1:$P2/static/rss-me.json" "$WARMUP_REQUESTS"
-rss_warm_without=$(rss_kb without)
-ab_run "http://127.0.0.1:$P2/static/rss-me.json" "$REQUESTS"
-rss_end_without=$(rss_kb without)
-[[ $(child_of without) == "$pid_without" ]] || die "the child changed during the run (it must be one process)"
+res=$(measure without load_static "http://127.0.0.1:$P2") || exit 1
+read -r rss_start_without rss_warm_without rss_end_without <<<"$res"
 rm -f "$docroot/static/rss-me.json"
 
 grow_with=$(( rss_end_with - rss_warm_with ))

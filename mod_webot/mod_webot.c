@@ -193,52 +193,41 @@ static const char *set_max_body(cmd_parms *cmd, void *d, const char *arg)
     return err;
 }
 
-static const char *set_db_max(cmd_parms *cmd, void *d, const char *arg)
-{
-    long long v;
-    const char *err = webot_parse_directive_int(cmd->pool,
-        "WebotDBMaxConnections", arg, 1, 10000, &v);
-    (void)d;
-    if (!err) {
-        dbgate_max = (int)v;
-    }
-    return err ? err : ap_check_cmd_context(cmd, GLOBAL_ONLY);
-}
+/* The process-wide whole-number directives (server config, global only):
+ * the variable each sets and its range. */
+typedef struct {
+    int *var;
+    long long min, max;
+} global_int_t;
+static const global_int_t gi_db_max = { &dbgate_max, 1, 10000 };
+static const global_int_t gi_db_timeout = { &dbgate_timeout, 1, 300 };
+static const global_int_t gi_db_statement_timeout = {
+    &db_statement_timeout, 0, 3600 };
 
-static const char *set_db_timeout(cmd_parms *cmd, void *d, const char *arg)
+static const char *set_global_int(cmd_parms *cmd, void *d, const char *arg)
 {
+    const global_int_t *g = cmd->info;
     long long v;
-    const char *err = webot_parse_directive_int(cmd->pool,
-        "WebotDBAcquireTimeout", arg, 1, 300, &v);
+    const char *err = webot_parse_directive_int(cmd->pool, cmd->cmd->name,
+                                                arg, g->min, g->max, &v);
     (void)d;
     if (!err) {
-        dbgate_timeout = (int)v;
-    }
-    return err ? err : ap_check_cmd_context(cmd, GLOBAL_ONLY);
-}
-
-static const char *set_db_statement_timeout(cmd_parms *cmd, void *d,
-                                            const char *arg)
-{
-    long long v;
-    const char *err = webot_parse_directive_int(cmd->pool,
-        "WebotDBStatementTimeout", arg, 0, 3600, &v);
-    (void)d;
-    if (!err) {
-        db_statement_timeout = (int)v;
+        *g->var = (int)v;
     }
     return err ? err : ap_check_cmd_context(cmd, GLOBAL_ONLY);
 }
 
 static const command_rec webot_cmds[] = {
-    AP_INIT_TAKE1("WebotDBMaxConnections", set_db_max, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("WebotDBMaxConnections", set_global_int,
+                  (void *)&gi_db_max, RSRC_CONF,
                   "database connections request threads of one process "
                   "may hold at once (keep <= DBDMax; default 10)"),
-    AP_INIT_TAKE1("WebotDBAcquireTimeout", set_db_timeout, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("WebotDBAcquireTimeout", set_global_int,
+                  (void *)&gi_db_timeout, RSRC_CONF,
                   "seconds a request waits for a database connection "
                   "before 503 (default 5)"),
-    AP_INIT_TAKE1("WebotDBStatementTimeout", set_db_statement_timeout, NULL,
-                  RSRC_CONF, "seconds one SQL statement of a request may "
+    AP_INIT_TAKE1("WebotDBStatementTimeout", set_global_int,
+                  (void *)&gi_db_statement_timeout, RSRC_CONF, "seconds one SQL statement of a request may "
                   "run before it is canceled and the request answers 503 "
                   "(PostgreSQL's statement_timeout; default 30, 0 = none)"),
     AP_INIT_TAKE1("WebotCatalogFile", set_catalog, NULL, RSRC_CONF,
@@ -647,13 +636,7 @@ static int run_route(webot_req_t *wr)
         if ((e = webot_read_json_body(wr))) {
             return webot_send_error(wr, e);
         }
-        /* every request body of the API is an object: another root (an
-         * array, a string, null) is a validation problem, not bad JSON */
-        if (!json_is_object(wr->body)) {
-            e = webot_error_make(wr->p, "VALIDATION_ERROR",
-                                 "The request body is not valid.");
-            webot_error_add_param(wr->p, e, NULL,
-                                  "the request body must be a JSON object");
+        if ((e = webot_body_object_error(wr))) {
             return webot_send_error(wr, e);
         }
         if (schema && !(rt->flags & WEBOT_RF_SELF_VALIDATE)) {

@@ -139,6 +139,10 @@ int webot_fail(webot_req_t *wr, const char *code, const char *fmt, ...)
 /* Reads a bounded JSON body (415/413/400 as the contract says) into
  * wr->body / wr->raw_body. Returns NULL or the error. */
 webot_error_t *webot_read_json_body(webot_req_t *wr);
+/* Every request body of the API is a JSON object: another root (an array,
+ * a string, null, none) is 422 VALIDATION_ERROR, not bad JSON. NULL when
+ * wr->body is an object. */
+webot_error_t *webot_body_object_error(webot_req_t *wr);
 /* Reads a raw body of at most max bytes (413 beyond). */
 webot_error_t *webot_read_raw_body(webot_req_t *wr, apr_off_t max);
 

@@ -22,7 +22,8 @@
 
 webot_billing_cfg_t webot_billing;
 
-/* Webhook secrets are "whsec_" + 32 characters; refuse obvious stubs. */
+/* Webhook secrets are "whsec_" + 32 characters; refuse values too short
+ * to be one (a placeholder left in the file). */
 #define WHSEC_MIN_LEN 16
 
 /* --- directives ------------------------------------------------------- */

@@ -200,6 +200,20 @@ webot_error_t *webot_read_raw_body(webot_req_t *wr, apr_off_t max)
     return NULL;
 }
 
+webot_error_t *webot_body_object_error(webot_req_t *wr)
+{
+    webot_error_t *e;
+
+    if (json_is_object(wr->body)) {
+        return NULL;
+    }
+    e = webot_error_make(wr->p, "VALIDATION_ERROR",
+                         "The request body is not valid.");
+    webot_error_add_param(wr->p, e, NULL,
+                          "the request body must be a JSON object");
+    return e;
+}
+
 webot_error_t *webot_read_json_body(webot_req_t *wr)
 {
     request_rec *r = wr->r;

@@ -412,11 +412,7 @@ int webot_h_job_create(webot_req_t *wr)
     if (!key || bad) {
         return idem_key_error(wr, !key);
     }
-    if (!json_is_object(wr->body)) {
-        err = webot_error_make(wr->p, "VALIDATION_ERROR",
-                               "The request body must be a JSON object.");
-        webot_error_add_param(wr->p, err, NULL,
-                              "the request body must be a JSON object");
+    if ((err = webot_body_object_error(wr))) {
         return webot_send_error(wr, err);
     }
     jc = webot_jobcheck(wr->p, wr->sc->catalog,

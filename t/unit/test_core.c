@@ -24,26 +24,9 @@
 #include "webot_jobcheck.h"
 #include "webot_openapi.h"
 
-static int ntests, nfailed;
+#include "tap.h"
+
 static apr_pool_t *P;           /* one pool for everything */
-
-static int ok(int cond, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int ok(int cond, const char *fmt, ...)
-{
-    va_list ap;
-    ntests++;
-    printf("%s %d - ", cond ? "ok" : "not ok", ntests);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    if (!cond) {
-        nfailed++;
-    }
-    return cond;
-}
 
 static void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void diag(const char *fmt, ...)

@@ -7,9 +7,9 @@
  * canonical request, string to sign, signature, and the Authorization value
  * or the parameters of the signed URL.
  *
- * Skipped, and why: the suite's v4a/ vectors (SigV4a, ECDSA P-256 with a
- * derived key pair: not implemented, S3 presigned URLs of a single region
- * use SigV4) and vectors of other suites (none). Every v4/ vector is run.
+ * Skipped, and why: the suite's v4a/ vectors. SigV4a (ECDSA P-256 with a
+ * derived key pair) is outside the signer's scope: S3 presigned URLs of a
+ * single region use SigV4. Every v4/ vector is run.
  *
  * Run from the repository root (make unit does). */
 #include "webot_sigv4.h"
