@@ -28,15 +28,32 @@ typedef struct webot_principal_t {
     const char *account_id;
     const char *account_name;
     const char *account_created_at; /* RFC 3339 */
+    int touch_due;                  /* API key: last_used_at is over a
+                                     * minute old (webot_store_auth_touch_key) */
     webot_ent_t ent;
 } webot_principal_t;
 
 /* The live (not revoked) API key with this SHA-256, its account and the
- * entitlement; *out NULL when there is none. Also marks the key used, at
- * most once a minute (a guarded UPDATE in the same statement). */
+ * entitlement; *out NULL when there is none. Reads only: when
+ * (*out)->touch_due, the caller marks the key used with
+ * webot_store_auth_touch_key. */
 webot_dbrc_e webot_store_auth_key(webot_db_t *db, apr_pool_t *p,
                                   const unsigned char hash[WEBOT_SHA256_LEN],
                                   webot_principal_t **out);
+
+/* The same for n keys in one statement (hashes as 64 lowercase hex
+ * characters): out[i] is allocated in pools[i], NULL when key i is unknown
+ * or revoked; tp holds the statement's rows. pools[i] may belong to another
+ * thread's request if that thread does not use it meanwhile. */
+webot_dbrc_e webot_store_auth_keys(webot_db_t *db, apr_pool_t *tp, int n,
+                                   const char *const *hash_hex,
+                                   apr_pool_t *const *pools,
+                                   webot_principal_t **out);
+
+/* Sets the key's last_used_at, at most once a minute (a guarded UPDATE,
+ * asynchronous commit). Only a lost connection is an error. */
+webot_dbrc_e webot_store_auth_touch_key(webot_db_t *db, apr_pool_t *p,
+                                        const char *key_id);
 
 /* The live session (not ended, within its idle and absolute expiry) with
  * this token hash; *out NULL when none. Slides its idle expiry to now +

@@ -25,6 +25,8 @@
 #include <apr_md5.h>
 #include <http_core.h>
 
+#include <pthread.h>
+
 apr_interval_time_t webot_past_due_grace = WEBOT_DEFAULT_PAST_DUE_GRACE;
 
 /* settings, reset in pre_config for every configuration pass */
@@ -370,6 +372,150 @@ int webot_access_authorize(webot_req_t *wr)
     return OK;
 }
 
+/* --- API key lookups in batches ---------------------------------------
+ *
+ * Every request with an API key reads its key, account and entitlement
+ * (one statement). Most of a lookup's cost in PostgreSQL is fixed per
+ * statement (waking the backend, starting the plan's executor), not per
+ * key, so lookups that queue up while others run are batched: a request
+ * that finds fewer than KEYS_LEADERS lookups running in its process runs
+ * every lookup queued so far, its own included, in one statement on its
+ * own connection (webot_store_auth_keys) and hands each waiting request its
+ * principal; the others wait. A lookup is always answered by a statement
+ * that started after it was queued, so a key revoked before its request
+ * arrived is refused exactly as by a lookup of its own, on every process
+ * and host. If the batch fails, each waiter looks its key up alone on its
+ * own connection, unless it ran out of time (WebotDBStatementTimeout):
+ * then every waiter answers 503, as each would have after waiting alone. */
+
+#define KEYS_BATCH_MAX 64
+#define KEYS_LEADERS 1
+
+enum { KL_QUEUED, KL_TAKEN, KL_DONE, KL_ALONE };
+
+typedef struct key_lookup_t {
+    const char *hash_hex;
+    apr_pool_t *p;                  /* the waiting request's pool */
+    webot_principal_t *pr;
+    webot_dbrc_e rc;
+    int state;
+    struct key_lookup_t *next;
+} key_lookup_t;
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    key_lookup_t *head, *tail;
+    int leading;
+} keys = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL,
+           0 };
+
+static void keys_run(webot_req_t *wr, webot_db_t *db, key_lookup_t **v,
+                     int n)
+{
+    const char *hex[KEYS_BATCH_MAX];
+    apr_pool_t *pools[KEYS_BATCH_MAX];
+    webot_principal_t *out[KEYS_BATCH_MAX];
+    apr_pool_t *tp;
+    webot_dbrc_e rc;
+    int i, ok;
+
+    apr_pool_create(&tp, wr->p);
+    apr_pool_tag(tp, "webot_key_batch");
+    for (i = 0; i < n; i++) {
+        hex[i] = v[i]->hash_hex;
+        pools[i] = v[i]->p;
+    }
+    rc = webot_store_auth_keys(db, tp, n, hex, pools, out);
+    /* out of time: so would each lookup alone (503, retry later) */
+    ok = rc == WEBOT_DB_OK || rc == WEBOT_DB_BUSY;
+    if (!ok) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, wr->r, APLOGNO(30114)
+                      "a batch of %d API key lookups failed; each runs "
+                      "alone (request_id %s): %s", n, wr->request_id,
+                      ap_escape_logitem(wr->p, webot_db_errmsg(db)));
+    }
+    else if (n > 1) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, wr->r, APLOGNO(30115)
+                      "%d API key lookups in one statement", n);
+    }
+    apr_pool_destroy(tp);
+    pthread_mutex_lock(&keys.mu);
+    for (i = 0; i < n; i++) {
+        v[i]->pr = rc == WEBOT_DB_OK ? out[i] : NULL;
+        v[i]->rc = rc;
+        v[i]->state = ok ? KL_DONE : KL_ALONE;
+    }
+    keys.leading--;
+    pthread_cond_broadcast(&keys.cv);
+    pthread_mutex_unlock(&keys.mu);
+}
+
+/* The principal of the API key with this hash (NULL: unknown or revoked),
+ * read in a batch with the lookups of concurrent requests of this process
+ * (see above); db is the request's connection. */
+static webot_dbrc_e key_lookup(webot_req_t *wr, webot_db_t *db,
+                               const unsigned char hash[WEBOT_SHA256_LEN],
+                               webot_principal_t **out)
+{
+    key_lookup_t me, *v[KEYS_BATCH_MAX];
+    webot_dbrc_e rc;
+    int n;
+
+    me.hash_hex = webot_hex(wr->p, hash, WEBOT_SHA256_LEN);
+    me.p = wr->p;
+    me.pr = NULL;
+    me.rc = WEBOT_DB_OK;
+    me.state = KL_QUEUED;
+    me.next = NULL;
+
+    pthread_mutex_lock(&keys.mu);
+    if (!keys.head && keys.leading < KEYS_LEADERS) {
+        /* nobody waits and a lead is free: look it up alone, unqueued */
+        keys.leading++;
+        pthread_mutex_unlock(&keys.mu);
+        rc = webot_store_auth_key(db, wr->p, hash, out);
+        pthread_mutex_lock(&keys.mu);
+        keys.leading--;
+        if (keys.head) {
+            pthread_cond_broadcast(&keys.cv);
+        }
+        pthread_mutex_unlock(&keys.mu);
+        return rc;
+    }
+    if (keys.tail) {
+        keys.tail->next = &me;
+    }
+    else {
+        keys.head = &me;
+    }
+    keys.tail = &me;
+    while (me.state == KL_QUEUED || me.state == KL_TAKEN) {
+        if (me.state == KL_TAKEN || keys.leading >= KEYS_LEADERS) {
+            pthread_cond_wait(&keys.cv, &keys.mu);
+            continue;
+        }
+        keys.leading++;
+        for (n = 0; keys.head && n < KEYS_BATCH_MAX; n++) {
+            v[n] = keys.head;
+            v[n]->state = KL_TAKEN;
+            keys.head = keys.head->next;
+        }
+        if (!keys.head) {
+            keys.tail = NULL;
+        }
+        pthread_mutex_unlock(&keys.mu);
+        keys_run(wr, db, v, n);     /* releases the lead */
+        pthread_mutex_lock(&keys.mu);
+    }
+    pthread_mutex_unlock(&keys.mu);
+    if (me.state == KL_ALONE) {
+        return webot_store_auth_key(db, wr->p, hash, out);
+    }
+    *out = me.pr;
+    return me.rc;
+}
+
 int webot_access_check(webot_req_t *wr)
 {
     request_rec *r = wr->r;
@@ -412,9 +558,12 @@ int webot_access_check(webot_req_t *wr)
     }
     webot_sha256(token, strlen(token), hash);
     rc = method == WEBOT_AUTHN_API_KEY
-         ? webot_store_auth_key(db, wr->p, hash, &pr)
+         ? key_lookup(wr, db, hash, &pr)
          : webot_store_auth_session(db, wr->p, hash,
                                     webot_session_idle_secs(), &pr);
+    if (rc == WEBOT_DB_OK && pr && pr->touch_due) {
+        rc = webot_store_auth_touch_key(db, wr->p, pr->key_id);
+    }
     if (rc != WEBOT_DB_OK) {
         return webot_send_error(wr, webot_db_error(wr->p, rc));
     }

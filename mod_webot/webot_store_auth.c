@@ -33,13 +33,23 @@
     "  WHERE account_id = a.id AND period_start <= now()" \
     "  ORDER BY period_start DESC LIMIT 1) q ON true "
 
-static const webot_stmt_t ST_AUTH_KEY = { "webot_auth_key",
-    "SELECT c.id, c.prefix, array_to_string(c.scopes, ','),"
-    " encode(c.key_hash, 'hex'),"
-    " (c.last_used_at IS NULL"
-    "  OR c.last_used_at < now() - interval '1 minute'), " TAIL_COLS
+#define AUTHKEY_SELECT \
+    "SELECT c.id, c.prefix, array_to_string(c.scopes, ','),"   \
+    " encode(c.key_hash, 'hex'),"                               \
+    " (c.last_used_at IS NULL"                                  \
+    "  OR c.last_used_at < now() - interval '1 minute'), " TAIL_COLS \
     "FROM api_keys c " TAIL_JOINS
+#define AUTHKEY_NCOLS (5 + TAIL_NCOLS)
+
+static const webot_stmt_t ST_AUTH_KEY = { "webot_auth_key",
+    AUTHKEY_SELECT
     "WHERE c.key_hash = decode(%s, 'hex') AND c.revoked_at IS NULL" };
+
+/* The same for many keys at once: a comma-separated list of hashes in hex
+ * (webot_store_auth_keys); one row per live key found, in no order. */
+static const webot_stmt_t ST_AUTH_KEYS = { "webot_auth_keys",
+    AUTHKEY_SELECT "WHERE c.key_hash = ANY (ARRAY(SELECT decode(h, 'hex')"
+    " FROM unnest(string_to_array(%s, ',')) h)) AND c.revoked_at IS NULL" };
 
 /* At most once a minute per key; concurrent requests skip a row another
  * one is updating; an asynchronous commit (no fsync wait on the request
@@ -79,34 +89,61 @@ static int int_or(const char *v, int dflt)
     return v ? atoi(v) : dflt;
 }
 
+/* Row i's value of column j, copied into p when the rows live elsewhere
+ * (a batch read by another request's thread). */
+static const char *col(apr_pool_t *p, const webot_rows_t *rows, int i, int j,
+                       int copy)
+{
+    const char *v = WEBOT_ROW(rows, i, j);
+    return v && copy ? apr_pstrdup(p, v) : v;
+}
+
 static void read_tail(apr_pool_t *p, webot_principal_t *pr,
-                      webot_rows_t *rows, int col)
+                      webot_rows_t *rows, int i, int col0, int copy)
 {
     webot_ent_t *e = &pr->ent;
     apr_time_t qstart;
-#define C(i) WEBOT_ROW(rows, 0, col + (i))
+#define C(k) col(p, rows, i, col0 + (k), copy)
+#define N(k) WEBOT_ROW(rows, i, col0 + (k))
     pr->account_id = C(0);
     pr->account_name = C(1);
-    pr->account_created_at = webot_time_rfc3339(p, us_of(C(2)), 0);
-    e->present = C(4) != NULL;
+    pr->account_created_at = webot_time_rfc3339(p, us_of(N(2)), 0);
+    e->present = N(4) != NULL;
     e->plan_id = C(3);
     e->status = C(4);
     e->source = C(5);
-    e->expires_at = us_of(C(6));
-    e->past_due_since = us_of(C(7));
-    e->updated_at = us_of(C(8));
-    e->ovr_monthly_jobs = int_or(C(11), -1);
-    e->ovr_max_active_jobs = int_or(C(12), -1);
-    e->ovr_rate_limit = int_or(C(13), -1);
-    qstart = us_of(C(14));
-    e->now = us_of(C(16));
+    e->expires_at = us_of(N(6));
+    e->past_due_since = us_of(N(7));
+    e->updated_at = us_of(N(8));
+    e->ovr_monthly_jobs = int_or(N(11), -1);
+    e->ovr_max_active_jobs = int_or(N(12), -1);
+    e->ovr_rate_limit = int_or(N(13), -1);
+    qstart = us_of(N(14));
+    e->now = us_of(N(16));
     if (e->present) {
-        webot_quota_period(e->source, us_of(C(9)), us_of(C(10)), e->now,
+        webot_quota_period(e->source, us_of(N(9)), us_of(N(10)), e->now,
                            &e->period_start, &e->period_end);
         /* the latest quota row is this period's, or this period has none */
-        e->quota_used = C(15) && qstart == e->period_start ? atoi(C(15)) : 0;
+        e->quota_used = N(15) && qstart == e->period_start ? atoi(N(15)) : 0;
     }
 #undef C
+#undef N
+}
+
+/* The principal of row i of an API key lookup, allocated in p. */
+static webot_principal_t *read_principal_key(apr_pool_t *p,
+                                             webot_rows_t *rows, int i,
+                                             int copy)
+{
+    webot_principal_t *pr = apr_pcalloc(p, sizeof(*pr));
+    const char *due = WEBOT_ROW(rows, i, 4);
+    pr->key_id = col(p, rows, i, 0, copy);
+    pr->key_prefix = col(p, rows, i, 1, copy);
+    pr->scopes_csv = col(p, rows, i, 2, copy);
+    pr->hash_hex = col(p, rows, i, 3, copy);
+    pr->touch_due = due && due[0] == 't';
+    read_tail(p, pr, rows, i, 5, copy);
+    return pr;
 }
 
 webot_dbrc_e webot_store_auth_key(webot_db_t *db, apr_pool_t *p,
@@ -115,31 +152,69 @@ webot_dbrc_e webot_store_auth_key(webot_db_t *db, apr_pool_t *p,
 {
     const char *args[1];
     webot_rows_t *rows;
-    webot_principal_t *pr;
     webot_dbrc_e rc;
 
     *out = NULL;
     args[0] = webot_hex(p, hash, WEBOT_SHA256_LEN);
     rc = webot_db_select(db, p, &ST_AUTH_KEY, &rows, 1, args);
-    if (rc != WEBOT_DB_OK || rows->n < 1 || rows->cols != 5 + TAIL_NCOLS) {
+    if (rc != WEBOT_DB_OK || rows->n < 1 || rows->cols != AUTHKEY_NCOLS) {
         return rc;
     }
-    pr = apr_pcalloc(p, sizeof(*pr));
-    pr->key_id = WEBOT_ROW(rows, 0, 0);
-    pr->key_prefix = WEBOT_ROW(rows, 0, 1);
-    pr->scopes_csv = WEBOT_ROW(rows, 0, 2);
-    pr->hash_hex = WEBOT_ROW(rows, 0, 3);
-    read_tail(p, pr, rows, 5);
-    if (WEBOT_ROW(rows, 0, 4) && WEBOT_ROW(rows, 0, 4)[0] == 't') {
-        const char *targs[1] = { pr->key_id };
-        /* bookkeeping: only a lost connection fails the request */
-        if (webot_db_exec(db, p, &ST_TOUCH_KEY, NULL, 1, targs)
-            == WEBOT_DB_DOWN) {
-            return WEBOT_DB_DOWN;
+    *out = read_principal_key(p, rows, 0, 0);
+    return WEBOT_DB_OK;
+}
+
+webot_dbrc_e webot_store_auth_keys(webot_db_t *db, apr_pool_t *tp, int n,
+                                   const char *const *hash_hex,
+                                   apr_pool_t *const *pools,
+                                   webot_principal_t **out)
+{
+    const char *args[1];
+    webot_rows_t *rows;
+    webot_dbrc_e rc;
+    apr_size_t len = 0;
+    char *list, *w;
+    int i, j;
+
+    for (i = 0; i < n; i++) {
+        out[i] = NULL;
+        len += strlen(hash_hex[i]) + 1;
+    }
+    if (n < 1) {
+        return WEBOT_DB_OK;
+    }
+    w = list = apr_palloc(tp, len);
+    for (i = 0; i < n; i++) {
+        apr_size_t k = strlen(hash_hex[i]);
+        memcpy(w, hash_hex[i], k);
+        w += k;
+        *w++ = i + 1 < n ? ',' : '\0';
+    }
+    args[0] = list;
+    rc = webot_db_select(db, tp, &ST_AUTH_KEYS, &rows, 1, args);
+    if (rc != WEBOT_DB_OK || rows->cols != AUTHKEY_NCOLS) {
+        return rc;
+    }
+    /* a hash appears at most once among live keys (key_hash is UNIQUE); a
+     * key asked for twice in the batch gets a copy each */
+    for (j = 0; j < rows->n; j++) {
+        const char *h = WEBOT_ROW(rows, j, 3);
+        for (i = 0; h && i < n; i++) {
+            if (!out[i] && !strcmp(h, hash_hex[i])) {
+                out[i] = read_principal_key(pools[i], rows, j, 1);
+            }
         }
     }
-    *out = pr;
     return WEBOT_DB_OK;
+}
+
+webot_dbrc_e webot_store_auth_touch_key(webot_db_t *db, apr_pool_t *p,
+                                        const char *key_id)
+{
+    const char *args[1] = { key_id };
+    webot_dbrc_e rc = webot_db_exec(db, p, &ST_TOUCH_KEY, NULL, 1, args);
+    /* bookkeeping: only a lost connection fails the request */
+    return rc == WEBOT_DB_DOWN ? rc : WEBOT_DB_OK;
 }
 
 webot_dbrc_e webot_store_auth_session(webot_db_t *db, apr_pool_t *p,
@@ -164,7 +239,7 @@ webot_dbrc_e webot_store_auth_session(webot_db_t *db, apr_pool_t *p,
     pr->user_id = WEBOT_ROW(rows, 0, 3);
     pr->email = WEBOT_ROW(rows, 0, 4);
     pr->role = WEBOT_ROW(rows, 0, 5);
-    read_tail(p, pr, rows, 7);
+    read_tail(p, pr, rows, 0, 7, 0);
     if (WEBOT_ROW(rows, 0, 6) && WEBOT_ROW(rows, 0, 6)[0] == 't') {
         const char *targs[2];
         targs[0] = apr_itoa(p, idle_secs);

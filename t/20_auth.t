@@ -7,8 +7,10 @@
 use strict;
 use warnings;
 use Test::More;
+use POSIX ();
 use WebotTest;
 use WebotAuth;
+use WebotAgents ();
 
 my @ENT = entitled_route();
 my %PLAN = map { $_->{id} => $_ } @{ api_get('/api/v1/plans')->json->{plans} };
@@ -305,6 +307,53 @@ subtest 'a key sees only its own account' => sub {
   my $jb = api_get('/api/v1/me', key => $b->{key})->json;
   is($ja->{account}{id}, $a->{account_id}, 'key A -> account A');
   is($jb->{account}{id}, $b->{account_id}, 'key B -> account B');
+};
+
+# ------------------------------------------------------------------ batched lookups
+# Lookups that queue up while another runs in the same process are read in
+# one statement (AH30115 at debug level): under real parallel requests every
+# answer must still be the asking key's own account, and a revoked or unknown
+# key in the same batch a 401.
+subtest 'parallel requests with many keys: each gets its own account' => sub {
+  my @acc = map { make_account(plan => $both, name => "Batch $_") } 1 .. 4;
+  my $gone = make_account(plan => $both);
+  is(session_for($gone)->delete("/api/v1/api-keys/$gone->{key_id}")->status, 200, 'one key revoked');
+  my $unknown = 'wbt_' . join('', map { ('a'..'z')[rand 26] } 1 .. 33);
+  my @keys = ((map { [ $_->{key}, 200, $_->{account_id} ] } @acc), [ $gone->{key}, 401 ], [ $unknown, 401 ]);
+  my $batches = sub { scalar grep { /AH30115: (\d+) API key lookups/ } error_log_tail(1_000_000) };
+  my $before = $batches->();
+  # hold the lookups back for a moment (a lock on a table the lookup reads),
+  # so that the first requests queue up behind one running lookup per
+  # process and go in one batch when it is released
+  my $held = "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+           . " WHERE c.relname = 'quota_periods' AND l.mode = 'AccessExclusiveLock' AND l.granted";
+  my $locker = fork // die "fork: $!";
+  if (!$locker) {
+    open STDOUT, '>', '/dev/null';
+    open STDERR, '>', '/dev/null';
+    exec 'psql', '-X', '-q', '-d', WebotTest::_conninfo(), '-c',
+         'BEGIN; LOCK TABLE quota_periods IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(2); COMMIT;';
+    POSIX::_exit(1);
+  }
+  my $until = time + 10;
+  select(undef, undef, undef, 0.05) while psql_value($held) == 0 && time < $until;
+  my @out = WebotAgents::parallel(24, sub {
+    my $i = shift;
+    my @bad;
+    for my $n (1 .. 20) {
+      my $k = $keys[($i + $n) % @keys];
+      my $r = api_get('/api/v1/me', key => $k->[0]);
+      my $got = $r->status == 200 ? ($r->json->{account}{id} // '') : '-';
+      push @bad, sprintf('%s... -> %d %s', substr($k->[0], 0, 8), $r->status, $got)
+        if $r->status != $k->[1] || ($k->[1] == 200 && $got ne $k->[2]);
+    }
+    return @bad ? join('; ', @bad) : 'ok';
+  });
+  waitpid $locker, 0;
+  is_deeply(\@out, [ ('ok') x 24 ],
+    '480 requests from 24 parallel clients: every key its own account, revoked and unknown keys 401');
+  my $after = $batches->();
+  ok($after > $before, 'some lookups ran in batches (' . ($after - $before) . ' statements for several keys)');
 };
 
 # ------------------------------------------------------------------ revocation
