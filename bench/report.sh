@@ -4,7 +4,7 @@
 #   1. GET /api/v1/catalog vs the same bytes as a static file   (bench/run.sh)
 #   2. GET /api/v1/me vs a static file and the Fastify peer      (bench/me.sh)
 #   3. POST /api/v1/jobs vs the Fastify peer, GET /api/v1/jobs?limit=20 vs a
-#      static file                                               (bench/jobs.sh)
+#      static file, the dev server's job worker off              (bench/jobs.sh)
 #   4. the job worker vs graphile-worker                         (bench/worker.sh)
 #   5. httpd child RSS with and without the module after 100,000 requests
 #                                                                (bench/rss.sh)
@@ -48,8 +48,17 @@ if ! done_step me results.env; then
   BENCH_NO_RUN=1 PEER=1 BENCH_OUT=$OUT/me "$TOP/bench/me.sh" >"$OUT/me.log" 2>&1 || { cat "$OUT/me.log" >&2; die "bench/me.sh failed"; }
 fi
 if ! done_step jobs results.env; then
-  log "3/5 POST /api/v1/jobs vs the Fastify peer, GET /api/v1/jobs vs static"
-  BENCH_NO_RUN=1 PEER=1 BENCH_OUT=$OUT/jobs "$TOP/bench/jobs.sh" >"$OUT/jobs.log" 2>&1 || { cat "$OUT/jobs.log" >&2; die "bench/jobs.sh failed"; }
+  # Without the dev server's job worker: the peer's POST /jobs has no
+  # consumer either, and the worker (measured on its own in step 4) would
+  # run every created job meanwhile, locking the account's counter row for
+  # its moves. `make run` afterwards restores the configuration.
+  log "3/5 POST /api/v1/jobs vs the Fastify peer, GET /api/v1/jobs vs static (worker off)"
+  sed -i 's/^\([[:space:]]*WebotWorker\)[[:space:]]\+On[[:space:]]*$/\1 Off/' "$TOP/var/httpd/httpd.conf"
+  "${HTTPD:-/usr/sbin/apache2}" -f "$TOP/var/httpd/httpd.conf" -k graceful
+  sleep 3
+  BENCH_NO_RUN=1 PEER=1 BENCH_OUT=$OUT/jobs "$TOP/bench/jobs.sh" >"$OUT/jobs.log" 2>&1 || { cat "$OUT/jobs.log" >&2; make -C "$TOP" --no-print-directory run >/dev/null; die "bench/jobs.sh failed"; }
+  log "make run (the worker on again)"
+  make -C "$TOP" --no-print-directory run >/dev/null
 fi
 if ! done_step worker results.jsonl; then
   log "4/5 job worker vs graphile-worker ($ROUNDS passes)"
