@@ -399,16 +399,26 @@ typedef struct key_lookup_t {
     webot_principal_t *pr;
     webot_dbrc_e rc;
     int state;
+    pthread_cond_t cv;              /* its own: woken once, when done or
+                                     * when it is to lead */
     struct key_lookup_t *next;
 } key_lookup_t;
 
 static struct {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
     key_lookup_t *head, *tail;
     int leading;
-} keys = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL,
-           0 };
+} keys = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0 };
+
+/* With keys.mu held: a lead was given up; the first queued lookup takes
+ * it. */
+static void keys_lead_freed(void)
+{
+    keys.leading--;
+    if (keys.head) {
+        pthread_cond_signal(&keys.head->cv);
+    }
+}
 
 static void keys_run(webot_req_t *wr, webot_db_t *db, key_lookup_t **v,
                      int n)
@@ -445,9 +455,9 @@ static void keys_run(webot_req_t *wr, webot_db_t *db, key_lookup_t **v,
         v[i]->pr = rc == WEBOT_DB_OK ? out[i] : NULL;
         v[i]->rc = rc;
         v[i]->state = ok ? KL_DONE : KL_ALONE;
+        pthread_cond_signal(&v[i]->cv);
     }
-    keys.leading--;
-    pthread_cond_broadcast(&keys.cv);
+    keys_lead_freed();
     pthread_mutex_unlock(&keys.mu);
 }
 
@@ -476,13 +486,11 @@ static webot_dbrc_e key_lookup(webot_req_t *wr, webot_db_t *db,
         pthread_mutex_unlock(&keys.mu);
         rc = webot_store_auth_key(db, wr->p, hash, out);
         pthread_mutex_lock(&keys.mu);
-        keys.leading--;
-        if (keys.head) {
-            pthread_cond_broadcast(&keys.cv);
-        }
+        keys_lead_freed();
         pthread_mutex_unlock(&keys.mu);
         return rc;
     }
+    pthread_cond_init(&me.cv, NULL);
     if (keys.tail) {
         keys.tail->next = &me;
     }
@@ -492,7 +500,7 @@ static webot_dbrc_e key_lookup(webot_req_t *wr, webot_db_t *db,
     keys.tail = &me;
     while (me.state == KL_QUEUED || me.state == KL_TAKEN) {
         if (me.state == KL_TAKEN || keys.leading >= KEYS_LEADERS) {
-            pthread_cond_wait(&keys.cv, &keys.mu);
+            pthread_cond_wait(&me.cv, &keys.mu);
             continue;
         }
         keys.leading++;
@@ -509,6 +517,8 @@ static webot_dbrc_e key_lookup(webot_req_t *wr, webot_db_t *db,
         pthread_mutex_lock(&keys.mu);
     }
     pthread_mutex_unlock(&keys.mu);
+    /* nobody signals it any more: it was signalled under keys.mu */
+    pthread_cond_destroy(&me.cv);
     if (me.state == KL_ALONE) {
         return webot_store_auth_key(db, wr->p, hash, out);
     }
