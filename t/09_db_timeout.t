@@ -14,19 +14,8 @@ use WebotTest;
 my $acct = make_account(plan => 'agent_pro');
 is(api_get('/api/v1/me', key => $acct->{key})->status, 200, 'the key works');
 
-my $held = "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
-         . " WHERE c.relname = 'api_keys' AND l.mode = 'AccessExclusiveLock' AND l.granted";
-my $pid = fork // die "fork: $!";
-if (!$pid) {
-  open STDOUT, '>', '/dev/null';
-  open STDERR, '>', '/dev/null';
-  exec 'psql', '-X', '-q', '-d', WebotTest::_conninfo(), '-c',
-       'BEGIN; LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60); COMMIT;';
-  exit 1;
-}
-my $until = time + 10;
-sleep 0.1 while psql_value($held) == 0 && time < $until;
-is(psql_value($held), 1, 'another session holds an ACCESS EXCLUSIVE lock on api_keys');
+my $pid = hold_table_lock('api_keys', 60);
+ok(table_lock_held('api_keys'), 'another session holds an ACCESS EXCLUSIVE lock on api_keys');
 
 my $t0 = time;
 my $r = api_get('/api/v1/me', key => $acct->{key});
@@ -37,10 +26,9 @@ cmp_ok($took, '>=', 4.5, sprintf('answered at the statement timeout (%.1f s), no
 cmp_ok($took, '<', 15, 'and long before the lock goes (60 s)');
 is(api_get('/api/v1/catalog')->status, 200, 'the catalog (no database) answers meanwhile');
 
-psql("SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
-   . " WHERE c.relname = 'api_keys' AND l.mode = 'AccessExclusiveLock' AND l.granted");
+release_table_lock('api_keys');
 waitpid $pid, 0;
-is(psql_value($held), 0, 'the lock is gone');
+ok(!table_lock_held('api_keys'), 'the lock is gone');
 my @after = map { api_get('/api/v1/me', key => $acct->{key})->status } 1 .. 10;
 is_deeply(\@after, [ (200) x 10 ], 'then GET /me answers 200 again, on every pooled connection');
 

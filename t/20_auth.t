@@ -7,7 +7,6 @@
 use strict;
 use warnings;
 use Test::More;
-use POSIX ();
 use WebotTest;
 use WebotAuth;
 use WebotAgents ();
@@ -325,18 +324,7 @@ subtest 'parallel requests with many keys: each gets its own account' => sub {
   # hold the lookups back for a moment (a lock on a table the lookup reads),
   # so that the first requests queue up behind one running lookup per
   # process and go in one batch when it is released
-  my $held = "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
-           . " WHERE c.relname = 'quota_periods' AND l.mode = 'AccessExclusiveLock' AND l.granted";
-  my $locker = fork // die "fork: $!";
-  if (!$locker) {
-    open STDOUT, '>', '/dev/null';
-    open STDERR, '>', '/dev/null';
-    exec 'psql', '-X', '-q', '-d', WebotTest::_conninfo(), '-c',
-         'BEGIN; LOCK TABLE quota_periods IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(2); COMMIT;';
-    POSIX::_exit(1);
-  }
-  my $until = time + 10;
-  select(undef, undef, undef, 0.05) while psql_value($held) == 0 && time < $until;
+  my $locker = hold_table_lock('quota_periods', 2);
   my @out = WebotAgents::parallel(24, sub {
     my $i = shift;
     my @bad;

@@ -37,6 +37,8 @@ use JSON::PP ();
 use LWP::UserAgent ();
 use HTTP::Cookies ();
 use Test::More ();
+use POSIX ();
+use Time::HiRes ();
 
 our @EXPORT = qw(
   base_url https_url new_client
@@ -45,7 +47,7 @@ our @EXPORT = qw(
   psql psql_value pg_stop pg_start pg_restart pg_status
   webotctl webotctl_json make_account
   idem_key stripe_signature error_log_tail top_dir build_dir httpd_bin
-  httpd_graceful
+  httpd_graceful hold_table_lock table_lock_held release_table_lock
 );
 
 my $JSON = JSON::PP->new->utf8->canonical;
@@ -215,6 +217,39 @@ sub psql_value {
   my @rows = psql(@_);
   return undef unless @rows;
   return (split /\|/, $rows[0], -1)[0];
+}
+
+# hold_table_lock($table, $seconds) -> pid: another session takes an ACCESS
+# EXCLUSIVE lock on $table and keeps it $seconds (waitpid the pid, or
+# release_table_lock($table) to end it early); returns once the lock is held.
+sub hold_table_lock {
+  my ($table, $seconds) = @_;
+  croak "bad table name $table" unless $table =~ /^[a-z_]+$/;
+  my $pid = fork // croak "fork: $!";
+  if (!$pid) {
+    open STDOUT, '>', '/dev/null';
+    open STDERR, '>', '/dev/null';
+    exec 'psql', '-X', '-q', '-d', _conninfo(), '-c',
+         "BEGIN; LOCK TABLE $table IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep($seconds); COMMIT;";
+    POSIX::_exit(1);
+  }
+  my $until = Time::HiRes::time() + 10;
+  Time::HiRes::sleep(0.05) while !table_lock_held($table) && Time::HiRes::time() < $until;
+  return $pid;
+}
+
+# Whether some session holds an ACCESS EXCLUSIVE lock on $table.
+sub table_lock_held {
+  my ($table) = @_;
+  return psql_value("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+                  . " WHERE c.relname = '$table' AND l.mode = 'AccessExclusiveLock' AND l.granted") > 0;
+}
+
+# Ends the session that holds the lock (hold_table_lock).
+sub release_table_lock {
+  my ($table) = @_;
+  psql("SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+     . " WHERE c.relname = '$table' AND l.mode = 'AccessExclusiveLock' AND l.granted");
 }
 
 sub _testpg {
