@@ -29,7 +29,7 @@ bench_account() {
 # logs, file store) and to PORT/SSL_PORT, with ONE child of 25 threads that
 # lives for the whole run; WITH_MODULE 0 drops mod_webot's LoadModule and
 # every line that names it (its directives outside <IfDirective>, its
-# SetHandlers).
+# SetHandlers, its Mutex types).
 bench_httpd_conf() {
   perl -pe '
     BEGIN { ($V, $D, $P, $PS, $W) = @ARGV[0..4]; splice @ARGV, 0, 5 }
@@ -44,7 +44,8 @@ bench_httpd_conf() {
     s{^(\s*ServerLimit\s+)\d+}{${1}1};
     s{^(\s*MaxRequestWorkers\s+)\d+}{${1}25};
     s{^(\s*MaxConnectionsPerChild\s+)\d+}{${1}0};
-    $_ = "" if !$W && (/^\s*LoadModule\s+webot_module\b/ || /^\s*Webot\w+\s/ || /SetHandler\s+webot-/);
+    $_ = "" if !$W && (/^\s*LoadModule\s+webot_module\b/ || /^\s*Webot\w+\s/ || /SetHandler\s+webot-/
+                       || /^\s*Mutex\s+\S+\s+webot-/);
     $seen_mcpc ||= /^\s*MaxConnectionsPerChild\s/;
     $_ .= "MaxConnectionsPerChild 0\n" if eof && !$seen_mcpc;
   ' "$1" "$2" "$3" "$4" "$5" "$1/httpd/httpd.conf"
