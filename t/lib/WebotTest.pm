@@ -229,9 +229,9 @@ sub hold_table_lock {
   if (!$pid) {
     open STDOUT, '>', '/dev/null';
     open STDERR, '>', '/dev/null';
-    exec 'psql', '-X', '-q', '-d', _conninfo(), '-c',
-         "BEGIN; LOCK TABLE $table IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep($seconds); COMMIT;";
-    POSIX::_exit(1);
+    exec('psql', '-X', '-q', '-d', _conninfo(), '-c',
+         "BEGIN; LOCK TABLE $table IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep($seconds); COMMIT;")
+      or POSIX::_exit(1);
   }
   my $until = Time::HiRes::time() + 10;
   Time::HiRes::sleep(0.05) while !table_lock_held($table) && Time::HiRes::time() < $until;
