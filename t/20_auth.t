@@ -9,7 +9,6 @@ use warnings;
 use Test::More;
 use WebotTest;
 use WebotAuth;
-use WebotAgents ();
 
 my @ENT = entitled_route();
 my %PLAN = map { $_->{id} => $_ } @{ api_get('/api/v1/plans')->json->{plans} };
@@ -325,7 +324,7 @@ subtest 'parallel requests with many keys: each gets its own account' => sub {
   # so that the first requests queue up behind one running lookup per
   # process and go in one batch when it is released
   my $locker = hold_table_lock('quota_periods', 2);
-  my @out = WebotAgents::parallel(24, sub {
+  my @out = in_parallel(24, sub {
     my $i = shift;
     my @bad;
     for my $n (1 .. 20) {

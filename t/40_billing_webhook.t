@@ -102,7 +102,7 @@ subtest 'duplicates, also concurrent' => sub {
   my $link = stripe_event('checkout.session.completed', $now - 20,
     session_object(account => $acct, customer => $cus, subscription => $sub));
   my $hdr = $si->sign($link, $secret, time);
-  my @outcomes = parallel(12, sub { my $x = post_event($link, header => $hdr);
+  my @outcomes = in_parallel(12, sub { my $x = post_event($link, header => $hdr);
                                     $x->status . ' ' . ($x->json ? $x->json->{outcome} : '') });
   is(scalar(grep { $_ eq '200 applied' } @outcomes), 1, 'exactly one concurrent delivery applied')
     or diag(join ', ', @outcomes);
@@ -371,32 +371,3 @@ subtest 'database down: 503, nothing kept, the retry applies' => sub {
 };
 
 done_testing;
-
-# parallel($n, $code) -> results of $code run in $n processes at once
-sub parallel {
-  my ($n, $code) = @_;
-  my $go = Time::HiRes::time() + 0.5;
-  my @kids;
-  for (1 .. $n) {
-    pipe(my $rd, my $wr) or die;
-    my $pid = fork // die;
-    if (!$pid) {
-      close $rd;
-      Time::HiRes::sleep($go - Time::HiRes::time()) if $go > Time::HiRes::time();
-      my $res = eval { $code->() } // "died: $@";
-      print {$wr} $res;
-      close $wr;
-      POSIX::_exit(0);
-    }
-    close $wr;
-    push @kids, [$pid, $rd];
-  }
-  my @out;
-  for my $k (@kids) {
-    my $fh = $k->[1];
-    local $/;
-    push @out, scalar(<$fh>) // '';
-    waitpid $k->[0], 0;
-  }
-  return @out;
-}

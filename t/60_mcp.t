@@ -271,7 +271,7 @@ SKIP: {
 
 # --- concurrency ------------------------------------------------------------------------------
 {
-  my @res = parallel(12, sub { my $r = mcp_tool($key, 'get_catalog', {});
+  my @res = in_parallel(12, sub { my $r = mcp_tool($key, 'get_catalog', {});
                                return $r && !$r->{isError} ? json_encode($r->{structuredContent}) : 'fail' });
   is(scalar(grep { $_ ne 'fail' && json_decode($_) && ref json_decode($_)->{service_families} } @res), 12,
      '12 parallel tools/call get_catalog all answer');
@@ -282,7 +282,7 @@ SKIP: {
   my $ik = idem_key();
   my $args = { service_option => 'tone_rewrites_copy_polish', title => 'race', idempotency_key => $ik,
                intake => { audience => 'a', brand_constraints => 'b', tone => 'c', delivery_format => 'd' } };
-  my @res = parallel(8, sub { my $r = mcp_tool($a2->{key}, 'create_job', $args);
+  my @res = in_parallel(8, sub { my $r = mcp_tool($a2->{key}, 'create_job', $args);
                               return $r ? json_encode($r) : 'no result' });
   my (%ids, %codes);
   for (@res) {
@@ -348,7 +348,7 @@ SKIP: {
                intake => { audience => 'a', brand_constraints => 'b', tone => 'c', delivery_format => 'd' } };
   my @out;
   for my $round (1 .. 3) {
-    push @out, parallel(12, sub {
+    push @out, in_parallel(12, sub {
       my $res = mcp_tool($busy->{key}, 'create_job', { %$args, idempotency_key => idem_key() . "-$round-$_[0]" });
       return 'ok' if $res && !$res->{isError} && ($res->{_meta}{status} // 0) == 201;
       return 'bad: ' . ($WebotAgents::last ? $WebotAgents::last->describe : 'no answer');
@@ -357,7 +357,7 @@ SKIP: {
   is_deeply([grep { $_ ne 'ok' } @out], [], '36 create_job calls, 12 at once: every one 201');
   my $list = api_get('/api/v1/jobs?limit=100', key => $busy->{key})->json;
   is(scalar @{ $list->{data} // [] }, 36, 'and 36 jobs exist');
-  my @me = parallel(16, sub { api_get('/api/v1/me', key => $busy->{key})->status });
+  my @me = in_parallel(16, sub { api_get('/api/v1/me', key => $busy->{key})->status });
   is_deeply([grep { $_ ne '200' } @me], [], 'the server answers normally after them (16 x GET /me at once)');
 }
 

@@ -22,7 +22,7 @@ use Time::HiRes ();
 use WebotTest;
 
 our @EXPORT = qw(mcp_post mcp_tool run_cmd node_ready node_bin openapi
-  doc_tools doc_operations parallel);
+  doc_tools doc_operations);
 
 my $id = 100;
 
@@ -53,30 +53,6 @@ sub mcp_tool {
   return $r->json->{result};
 }
 
-# parallel($n, sub { my $i = shift; ...; return $string }) -> list of the
-# strings, one per child process (all started before any finishes its work:
-# they wait on a common start time).
-sub parallel {
-  my ($n, $code) = @_;
-  my $dir = File::Temp->newdir;
-  my $start = Time::HiRes::time() + 0.5;
-  my @pids;
-  for my $i (1 .. $n) {
-    my $pid = fork // croak "fork: $!";
-    if (!$pid) {
-      my $wait = $start - Time::HiRes::time();
-      Time::HiRes::sleep($wait) if $wait > 0;
-      my $out = eval { $code->($i) } // "died: $@";
-      open my $fh, '>', "$dir/$i" or POSIX::_exit(1);
-      print {$fh} $out;
-      close $fh;
-      POSIX::_exit(0);
-    }
-    push @pids, $pid;
-  }
-  waitpid $_, 0 for @pids;
-  return map { local $/; open my $fh, '<', "$dir/$_" or return ''; scalar <$fh> } 1 .. $n;
-}
 
 sub openapi {
   my $r = api_get('/api/v1/openapi.json');

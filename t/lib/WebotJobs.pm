@@ -5,29 +5,25 @@ package WebotJobs;
 #   my $acct = jobs_account(grant => {'--monthly-jobs' => 5});
 #   my $r = create_job($acct->{key}, body => job_body(title => 'x'));
 #   worker_move($job_id, 'accepted', 'running', 'ready_for_customer_review');
-#   my @res = in_parallel(20, sub { my ($i) = @_; ...; return "text" });
 #   my $s = sse_open("/api/v1/jobs/$id/events", key => $key);
 #   my $ev = sse_next($s, 5);   # {id, event, data} or {comment} or undef
 #
-# in_parallel forks N children that start their requests together (they
-# wait for a common start time) and returns what each returned, in order.
+# (in_parallel, for requests at once, is in WebotTest.)
 
 use strict;
 use warnings;
 
 use Exporter 'import';
 use Carp qw(croak);
-use File::Temp ();
 use IO::Select ();
 use IO::Socket::INET ();
 use Time::HiRes qw(time sleep);
-use POSIX ();
 
 use WebotTest;
 
 our @EXPORT = qw(
   job_body jobs_account create_job worker_move job_row
-  in_parallel sse_open sse_next sse_close sse_read_all
+  sse_open sse_next sse_close sse_read_all
 );
 
 # A valid create body of the catalog's first family (conf/catalog.json).
@@ -99,35 +95,6 @@ SQL
 
 # ---------------------------------------------------------------------------
 
-sub in_parallel {
-  my ($n, $code) = @_;
-  my $start = time + 0.5 + $n * 0.01;
-  my (@pids, @files);
-  for my $i (0 .. $n - 1) {
-    my $f = File::Temp->new;
-    push @files, $f;
-    my $pid = fork // croak "fork: $!";
-    if (!$pid) {
-      my $wait = $start - time;
-      sleep $wait if $wait > 0;
-      my $out = eval { $code->($i) };
-      $out = "died: $@" unless defined $out;
-      open my $fh, '>', $f->filename or POSIX::_exit(1);
-      print {$fh} $out;
-      close $fh;
-      POSIX::_exit(0);
-    }
-    push @pids, $pid;
-  }
-  waitpid $_, 0 for @pids;
-  my @out;
-  for my $f (@files) {
-    open my $fh, '<', $f->filename or croak "read result: $!";
-    local $/;
-    push @out, scalar <$fh> // '';
-  }
-  return @out;
-}
 
 # ---------------------------------------------------------------------------
 # Server-Sent Events over a raw socket (so the test sees each event as it

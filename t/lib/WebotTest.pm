@@ -48,6 +48,7 @@ our @EXPORT = qw(
   webotctl webotctl_json make_account
   idem_key stripe_signature error_log_tail top_dir build_dir httpd_bin
   httpd_graceful hold_table_lock table_lock_held release_table_lock
+  in_parallel
 );
 
 my $JSON = JSON::PP->new->utf8->canonical;
@@ -217,6 +218,40 @@ sub psql_value {
   my @rows = psql(@_);
   return undef unless @rows;
   return (split /\|/, $rows[0], -1)[0];
+}
+
+# in_parallel($n, sub { my ($i) = @_; ...; return "text" }) -> what each of
+# $n child processes returned ($i from 0), in order ("died: ..." if one
+# died). The children start their work together: they wait for a common
+# start time after all are forked.
+sub in_parallel {
+  my ($n, $code) = @_;
+  my $start = Time::HiRes::time() + 0.5 + $n * 0.01;
+  my (@pids, @files);
+  for my $i (0 .. $n - 1) {
+    my $f = File::Temp->new;
+    push @files, $f;
+    my $pid = fork // croak "fork: $!";
+    if (!$pid) {
+      my $wait = $start - Time::HiRes::time();
+      Time::HiRes::sleep($wait) if $wait > 0;
+      my $out = eval { $code->($i) };
+      $out = "died: $@" unless defined $out;
+      open my $fh, '>', $f->filename or POSIX::_exit(1);
+      print {$fh} $out;
+      close $fh;
+      POSIX::_exit(0);
+    }
+    push @pids, $pid;
+  }
+  waitpid $_, 0 for @pids;
+  my @out;
+  for my $f (@files) {
+    open my $fh, '<', $f->filename or croak "read result: $!";
+    local $/;
+    push @out, scalar <$fh> // '';
+  }
+  return @out;
 }
 
 # hold_table_lock($table, $seconds) -> pid: another session takes an ACCESS
