@@ -109,59 +109,14 @@ cmp -s "$OUT/list.json" "$OUT/static.json" || die "the static file does not serv
 log "list body: $(stat -c %s "$OUT/list.json") bytes from $LIST_URL and $STATIC_URL"
 
 # --- the peer (optional) -----------------------------------------------------------
-PEER_PID="" PEER_DIR=$TOP/var/bench/peer PEER_KEY=""
-cleanup() {
-  if [[ -n "$PEER_PID" ]] && kill -0 "$PEER_PID" 2>/dev/null; then
-    kill -TERM "$PEER_PID" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$PEER_PID" 2>/dev/null || break; sleep 0.1; done
-  fi
-  if [[ "$PEER" == 1 && -x "$PEER_DIR/pg.sh" ]]; then
-    BENCH_PG_DATA=$PEER_PG_DATA BENCH_PG_PORT=$PEER_PG_PORT "$PEER_DIR/pg.sh" stop >/dev/null 2>&1 || true
-  fi
-}
-trap cleanup EXIT
 if [[ "$PEER" == 1 ]]; then
-  [[ -f "$PEER_SRC/peer-fastify/server.mjs" ]] || die "no peer in $PEER_SRC (set PEER_SRC)"
-  if [[ ! -d "$PEER_DIR" ]]; then
-    mkdir -p "$(dirname "$PEER_DIR")"
-    cp -r "$PEER_SRC" "$PEER_DIR" && chmod -R u+w "$PEER_DIR"
-    rm -rf "$PEER_DIR/node_modules" "$PEER_DIR/results"
-  fi
-  if [[ ! -d "$PEER_DIR/node_modules/fastify" ]]; then
-    log "npm ci in $PEER_DIR"
-    (cd "$PEER_DIR" && npm ci --no-audit --no-fund >"$OUT/npm.log" 2>&1) || { tail "$OUT/npm.log" >&2; die "npm ci failed"; }
-  fi
-  export BENCH_PG_DATA=$PEER_PG_DATA BENCH_PG_PORT=$PEER_PG_PORT
-  "$PEER_DIR/pg.sh" start >"$OUT/peer-pg.log" 2>&1 || { cat "$OUT/peer-pg.log" >&2; die "peer PostgreSQL did not start"; }
-  PEER_KEY=$("$PEER_DIR/pg.sh" key 1)
-  curl -s -o /dev/null -m 1 "http://127.0.0.1:$PEER_PORT/" && die "127.0.0.1:$PEER_PORT is taken"
-  PORT=$PEER_PORT DATABASE_URL=postgres://postgres@127.0.0.1:$PEER_PG_PORT/bench \
-    "$PEER_DIR/peer-fastify.sh" serve >"$OUT/peer.log" 2>&1 &
-  PEER_PID=$!
-  for _ in $(seq 200); do grep -q '^READY' "$OUT/peer.log" 2>/dev/null && break; sleep 0.1; done
-  grep -q '^READY' "$OUT/peer.log" || { cat "$OUT/peer.log" >&2; die "the peer did not start"; }
+  trap bench_peer_stop EXIT
+  bench_peer_start
   code=$(post_once "http://127.0.0.1:$PEER_PORT" "$PEER_KEY")
   [[ "$code" == 201 ]] || die "peer POST /api/v1/jobs: $code"
-  log "peer: $(grep '^READY' "$OUT/peer.log")"
 fi
 
 # --- measurements ------------------------------------------------------------------
-# run_wrk NAME URL KEY SCRIPT -> "rps p99_ms"
-run_wrk() {
-  local name=$1 url=$2 key=$3 script=$4 line non2xx
-  if (( WARMUP > 0 )); then
-    RUN_ID="w$name-$(date +%s%N)" JOBS_KEY=$key wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" \
-      -s "$TOP/bench/$script" "$url" >/dev/null 2>&1 || true
-  fi
-  RUN_ID="$name-$(date +%s%N)" JOBS_KEY=$key timeout 40 wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" \
-      --timeout 5s --latency -s "$TOP/bench/$script" "$url" >"$OUT/$name.txt" 2>&1 \
-    || { cat "$OUT/$name.txt" >&2; die "wrk failed on $url"; }
-  line=$(grep '^BENCH ' "$OUT/$name.txt") || { cat "$OUT/$name.txt" >&2; die "no result from wrk"; }
-  non2xx=$(sed -n 's/.* non2xx=\([0-9]*\).*/\1/p' <<<"$line")
-  (( non2xx == 0 )) || die "$name: $non2xx answers were not 2xx (see $OUT/$name.txt)"
-  printf '%s %s\n' "$(sed -n 's/.* rps=\([0-9.]*\).*/\1/p' <<<"$line")" \
-                   "$(sed -n 's/.* p99_ms=\([0-9.]*\).*/\1/p' <<<"$line")"
-}
 
 targets=(post static list)
 [[ "$PEER" == 1 ]] && targets+=(peer)
@@ -171,10 +126,10 @@ for ((i = 1; i <= ROUNDS; i++)); do
   for ((j = 0; j < n; j++)); do
     t=${targets[$(( (i - 1 + j) % n ))]}
     case $t in
-      post)   res=$(run_wrk "post-$i" "$BASE/api/v1/jobs" "$JOBS_KEY" jobs-post.lua) ;;
-      peer)   res=$(run_wrk "peer-$i" "http://127.0.0.1:$PEER_PORT/api/v1/jobs" "$PEER_KEY" jobs-post.lua) ;;
-      list)   res=$(run_wrk "list-$i" "$LIST_URL" "$JOBS_KEY" jobs-get.lua) ;;
-      static) res=$(run_wrk "static-$i" "$STATIC_URL" "" jobs-get.lua) ;;
+      post)   res=$(bench_wrk "post-$i" "$BASE/api/v1/jobs" jobs-post.lua JOBS_KEY="$JOBS_KEY") ;;
+      peer)   res=$(bench_wrk "peer-$i" "http://127.0.0.1:$PEER_PORT/api/v1/jobs" jobs-post.lua JOBS_KEY="$PEER_KEY") ;;
+      list)   res=$(bench_wrk "list-$i" "$LIST_URL" jobs-get.lua JOBS_KEY="$JOBS_KEY") ;;
+      static) res=$(bench_wrk "static-$i" "$STATIC_URL" jobs-get.lua JOBS_KEY=) ;;
     esac
     read -r rps p99 <<<"$res"
     RPS[$t]="${RPS[$t]:-} $rps"; P99[$t]="${P99[$t]:-} $p99"
@@ -183,13 +138,11 @@ for ((i = 1; i <= ROUNDS; i++)); do
   done
 done
 
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
 verdict() { awk -v c="$1" 'BEGIN { print c ? "meets" : "MISSES" }'; }
 # shellcheck disable=SC2086
-{ po_rps=$(median ${RPS[post]}); po_p99=$(median ${P99[post]})
-  li_rps=$(median ${RPS[list]}); li_p99=$(median ${P99[list]})
-  st_rps=$(median ${RPS[static]}); st_p99=$(median ${P99[static]}); }
+{ po_rps=$(bench_median ${RPS[post]}); po_p99=$(bench_median ${P99[post]})
+  li_rps=$(bench_median ${RPS[list]}); li_p99=$(bench_median ${P99[list]})
+  st_rps=$(bench_median ${RPS[static]}); st_p99=$(bench_median ${P99[static]}); }
 miss=0
 {
   echo "mod_webot bench: jobs API on $BASE"
@@ -198,19 +151,19 @@ miss=0
   printf '%-34s %12s %10s\n' "POST /api/v1/jobs (fresh keys)" "$po_rps" "$po_p99"
   if [[ "$PEER" == 1 ]]; then
     # shellcheck disable=SC2086
-    pe_rps=$(median ${RPS[peer]}); pe_p99=$(median ${P99[peer]})
+    pe_rps=$(bench_median ${RPS[peer]}); pe_p99=$(bench_median ${P99[peer]})
     printf '%-34s %12s %10s\n' "Fastify peer POST /api/v1/jobs" "$pe_rps" "$pe_p99"
   fi
   printf '%-34s %12s %10s\n' "GET /api/v1/jobs?limit=20" "$li_rps" "$li_p99"
   printf '%-34s %12s %10s\n' "static file (same bytes)" "$st_rps" "$st_p99"
   if [[ "$PEER" == 1 ]]; then
-    r=$(ratio "$po_rps" "$pe_rps"); v=$(verdict "$(awk -v r="$r" 'BEGIN{print (r >= 1.0)}')")
+    r=$(bench_ratio "$po_rps" "$pe_rps"); v=$(verdict "$(awk -v r="$r" 'BEGIN{print (r >= 1.0)}')")
     [[ $v == meets ]] || miss=1
     echo "POST /jobs vs peer: $r (target >= 1.0: $v)"
   fi
   v=$(verdict "$(awk -v a="$po_p99" 'BEGIN{print (a < 50)}')"); [[ $v == meets ]] || miss=1
   echo "POST /jobs p99: $po_p99 ms (target < 50 ms: $v)"
-  r=$(ratio "$li_rps" "$st_rps"); v=$(verdict "$(awk -v r="$r" 'BEGIN{print (r >= 0.4)}')")
+  r=$(bench_ratio "$li_rps" "$st_rps"); v=$(verdict "$(awk -v r="$r" 'BEGIN{print (r >= 0.4)}')")
   [[ $v == meets ]] || miss=1
   echo "list/static: $r (target >= 0.4: $v)"
   echo "non-2xx answers: 0 (checked on every run)"

@@ -92,57 +92,14 @@ log "body: $(stat -c %s "$OUT/me.json") bytes from $ME_URL and $STATIC_URL"
   echo "# GET $STATIC_URL"; curl -sS -D - -o /dev/null "$STATIC_URL"; } >"$OUT/headers.txt" 2>&1
 
 # --- the peer (optional) ---------------------------------------------------------
-PEER_PID="" PEER_DIR=$TOP/var/bench/peer PEER_KEY=""
-cleanup() {
-  if [[ -n "$PEER_PID" ]] && kill -0 "$PEER_PID" 2>/dev/null; then
-    kill -TERM "$PEER_PID" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$PEER_PID" 2>/dev/null || break; sleep 0.1; done
-  fi
-  if [[ "$PEER" == 1 && -x "$PEER_DIR/pg.sh" ]]; then
-    BENCH_PG_DATA=$PEER_PG_DATA BENCH_PG_PORT=$PEER_PG_PORT "$PEER_DIR/pg.sh" stop >/dev/null 2>&1 || true
-  fi
-}
-trap cleanup EXIT
 if [[ "$PEER" == 1 ]]; then
-  [[ -f "$PEER_SRC/peer-fastify/server.mjs" ]] || die "no peer in $PEER_SRC (set PEER_SRC)"
-  if [[ ! -d "$PEER_DIR" ]]; then
-    mkdir -p "$(dirname "$PEER_DIR")"
-    cp -r "$PEER_SRC" "$PEER_DIR" && chmod -R u+w "$PEER_DIR"
-    rm -rf "$PEER_DIR/node_modules" "$PEER_DIR/results"
-  fi
-  if [[ ! -d "$PEER_DIR/node_modules/fastify" ]]; then
-    log "npm ci in $PEER_DIR"
-    (cd "$PEER_DIR" && npm ci --no-audit --no-fund >"$OUT/npm.log" 2>&1) || { tail "$OUT/npm.log" >&2; die "npm ci failed"; }
-  fi
-  export BENCH_PG_DATA=$PEER_PG_DATA BENCH_PG_PORT=$PEER_PG_PORT
-  "$PEER_DIR/pg.sh" start >"$OUT/peer-pg.log" 2>&1 || { cat "$OUT/peer-pg.log" >&2; die "peer PostgreSQL did not start"; }
-  PEER_KEY=$("$PEER_DIR/pg.sh" key 1)
-  curl -s -o /dev/null -m 1 "http://127.0.0.1:$PEER_PORT/" && die "127.0.0.1:$PEER_PORT is taken"
-  PORT=$PEER_PORT DATABASE_URL=postgres://postgres@127.0.0.1:$PEER_PG_PORT/bench \
-    "$PEER_DIR/peer-fastify.sh" serve >"$OUT/peer.log" 2>&1 &
-  PEER_PID=$!
-  for _ in $(seq 200); do grep -q '^READY' "$OUT/peer.log" 2>/dev/null && break; sleep 0.1; done
-  grep -q '^READY' "$OUT/peer.log" || { cat "$OUT/peer.log" >&2; die "the peer did not start"; }
+  trap bench_peer_stop EXIT
+  bench_peer_start
   code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $PEER_KEY" "http://127.0.0.1:$PEER_PORT/api/v1/me")
   [[ "$code" == 200 ]] || die "peer GET /api/v1/me: $code"
-  log "peer: $(grep '^READY' "$OUT/peer.log")"
 fi
 
 # --- measurements ------------------------------------------------------------------
-# run_wrk NAME URL KEY -> "rps p99_ms"
-run_wrk() {
-  local name=$1 url=$2 key=$3 line non2xx
-  if (( WARMUP > 0 )); then
-    ME_KEY=$key wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" -s "$TOP/bench/me.lua" "$url" >/dev/null 2>&1 || true
-  fi
-  ME_KEY=$key timeout 40 wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 5s --latency \
-      -s "$TOP/bench/me.lua" "$url" >"$OUT/$name.txt" 2>&1 || { cat "$OUT/$name.txt" >&2; die "wrk failed on $url"; }
-  line=$(grep '^BENCH ' "$OUT/$name.txt") || { cat "$OUT/$name.txt" >&2; die "no result from wrk"; }
-  non2xx=$(sed -n 's/.* non2xx=\([0-9]*\).*/\1/p' <<<"$line")
-  (( non2xx == 0 )) || die "$name: $non2xx answers were not 2xx (see $OUT/$name.txt)"
-  printf '%s %s\n' "$(sed -n 's/.* rps=\([0-9.]*\).*/\1/p' <<<"$line")" \
-                   "$(sed -n 's/.* p99_ms=\([0-9.]*\).*/\1/p' <<<"$line")"
-}
 sessions() { psql -X -tAq -d "$WEBOT_DB" -c "SELECT sessions FROM pg_stat_database WHERE datname = current_database()" 2>/dev/null || echo 0; }
 
 targets=(static me)
@@ -154,13 +111,13 @@ for ((i = 1; i <= ROUNDS; i++)); do
   for ((j = 0; j < n; j++)); do
     t=${targets[$(( (i - 1 + j) % n ))]}
     case $t in
-      static) res=$(run_wrk "static-$i" "$STATIC_URL" "") ;;
+      static) res=$(bench_wrk "static-$i" "$STATIC_URL" me.lua ME_KEY=) ;;
       me) s0=$(sessions)
-          res=$(run_wrk "me-$i" "$ME_URL" "$ME_KEY")
+          res=$(bench_wrk "me-$i" "$ME_URL" me.lua ME_KEY="$ME_KEY")
           s1=$(sessions)
           ME_SESSIONS=$(( ME_SESSIONS + s1 - s0 ))
           ME_REQUESTS=$(( ME_REQUESTS + $(sed -n 's/^BENCH requests=\([0-9]*\).*/\1/p' "$OUT/me-$i.txt") )) ;;
-      peer) res=$(run_wrk "peer-$i" "http://127.0.0.1:$PEER_PORT/api/v1/me" "$PEER_KEY") ;;
+      peer) res=$(bench_wrk "peer-$i" "http://127.0.0.1:$PEER_PORT/api/v1/me" me.lua ME_KEY="$PEER_KEY") ;;
     esac
     read -r rps p99 <<<"$res"
     RPS[$t]="${RPS[$t]:-} $rps"; P99[$t]="${P99[$t]:-} $p99"
@@ -169,10 +126,8 @@ for ((i = 1; i <= ROUNDS; i++)); do
   done
 done
 
-median() { printf '%s\n' $@ | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
-s_rps=$(median ${RPS[static]}); s_p99=$(median ${P99[static]})
-m_rps=$(median ${RPS[me]}); m_p99=$(median ${P99[me]})
+s_rps=$(bench_median ${RPS[static]}); s_p99=$(bench_median ${P99[static]})
+m_rps=$(bench_median ${RPS[me]}); m_p99=$(bench_median ${P99[me]})
 miss=0
 {
   echo "mod_webot bench: GET /api/v1/me (API key) on $BASE"
@@ -180,13 +135,13 @@ miss=0
   printf '%-28s %12s %10s\n' "" "requests/s" "p99 ms"
   printf '%-28s %12s %10s\n' "static file (same bytes)" "$s_rps" "$s_p99"
   printf '%-28s %12s %10s\n' "GET /api/v1/me" "$m_rps" "$m_p99"
-  r=$(ratio "$m_rps" "$s_rps")
+  r=$(bench_ratio "$m_rps" "$s_rps")
   v=$(awk -v r="$r" 'BEGIN { print (r >= 0.6) ? "meets" : "MISSES" }'); [[ $v == meets ]] || miss=1
   echo "me/static: $r (target >= 0.6: $v)"
   if [[ "$PEER" == 1 ]]; then
-    p_rps=$(median ${RPS[peer]}); p_p99=$(median ${P99[peer]})
+    p_rps=$(bench_median ${RPS[peer]}); p_p99=$(bench_median ${P99[peer]})
     printf '%-28s %12s %10s\n' "Fastify peer GET /me" "$p_rps" "$p_p99"
-    r=$(ratio "$m_rps" "$p_rps")
+    r=$(bench_ratio "$m_rps" "$p_rps")
     v=$(awk -v r="$r" 'BEGIN { print (r >= 1.2) ? "meets" : "MISSES" }'); [[ $v == meets ]] || miss=1
     echo "me/peer: $r (target >= 1.2: $v)"
     v=$(awk -v a="$m_p99" -v b="$p_p99" 'BEGIN { print (a <= b) ? "meets" : "MISSES" }'); [[ $v == meets ]] || miss=1
