@@ -120,3 +120,22 @@ bench_peer_stop() {
     BENCH_PG_DATA=$PEER_PG_DATA BENCH_PG_PORT=$PEER_PG_PORT "$dir/pg.sh" stop >/dev/null 2>&1 || true
   fi
 }
+
+# bench_http_init NAME: what bench/NAME.sh (an HTTP comparison) starts with:
+# log and die (messages prefixed bench/NAME), the knobs ROUNDS (2), DURATION
+# (10, at most 15), WARMUP (2), THREADS (2), CONNECTIONS (32), PEER (0) and
+# PEER_SRC (../shared/bench) with their defaults and checks, and wrk.
+bench_http_init() {
+  BENCH_NAME=$1
+  log() { printf '==> %s\n' "$*" >&2; }
+  die() { printf 'bench/%s: %s\n' "$BENCH_NAME" "$*" >&2; exit 1; }
+  ROUNDS=${ROUNDS:-2} DURATION=${DURATION:-10} WARMUP=${WARMUP:-2}
+  THREADS=${THREADS:-2} CONNECTIONS=${CONNECTIONS:-32}
+  PEER=${PEER:-0} PEER_SRC=${PEER_SRC:-$TOP/../shared/bench}
+  local v
+  for v in ROUNDS DURATION WARMUP THREADS CONNECTIONS; do
+    [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number (got '${!v}')"
+  done
+  (( DURATION >= 1 && DURATION <= 15 )) || die "DURATION must be 1..15 s"
+  command -v wrk >/dev/null || die "wrk is not installed (apt-get install wrk)"
+}

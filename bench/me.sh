@@ -26,24 +26,10 @@ set -euo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$TOP/bench/lib.sh"
-ROUNDS=${ROUNDS:-2}
-DURATION=${DURATION:-10}
-WARMUP=${WARMUP:-2}
-THREADS=${THREADS:-2}
-CONNECTIONS=${CONNECTIONS:-32}
-PEER=${PEER:-0}
-PEER_SRC=${PEER_SRC:-$TOP/../shared/bench}
+bench_http_init me
 PEER_PORT=18091
 PEER_PG_PORT=55433
 PEER_PG_DATA=/tmp/webot-me-peer-pg
-
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'bench/me: %s\n' "$*" >&2; exit 1; }
-for v in ROUNDS DURATION WARMUP THREADS CONNECTIONS; do
-  [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number (got '${!v}')"
-done
-(( DURATION >= 1 && DURATION <= 15 )) || die "DURATION must be 1..15 s"
-command -v wrk >/dev/null || die "wrk is not installed (apt-get install wrk)"
 
 # --- the dev server and its bench key ------------------------------------------
 if [[ "${BENCH_NO_RUN:-0}" != 1 ]]; then
