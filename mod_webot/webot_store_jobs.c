@@ -574,19 +574,31 @@ webot_dbrc_e webot_store_jobs_begin_turn(webot_db_t *db, apr_pool_t *p)
 
 static const webot_stmt_t ST_GET = { "webot_jobs_get",
     "SELECT " JOB_COLS("") " FROM jobs WHERE id = %s AND account_id = %s" };
+/* the same, locked for a customer action */
+static const webot_stmt_t ST_LOCK = { "webot_jobs_lock",
+    "SELECT " JOB_COLS("") " FROM jobs WHERE id = %s AND account_id = %s"
+    " FOR UPDATE" };
 
-webot_dbrc_e webot_store_job_get(webot_db_t *db, apr_pool_t *p,
-                                 const char *account_id, const char *job_id,
-                                 webot_job_row_t **out)
+/* The account's job by id with statement st (ST_GET or ST_LOCK). */
+static webot_dbrc_e job_one(webot_db_t *db, apr_pool_t *p,
+                            const webot_stmt_t *st, const char *account_id,
+                            const char *job_id, webot_job_row_t **out)
 {
     const char *args[2] = { job_id, account_id };
     webot_rows_t *rows;
-    webot_dbrc_e rc = webot_db_select(db, p, &ST_GET, &rows, 2, args);
+    webot_dbrc_e rc = webot_db_select(db, p, st, &rows, 2, args);
     *out = NULL;
     if (rc == WEBOT_DB_OK && rows->n == 1 && rows->cols == JOB_NCOLS) {
         *out = read_job(p, rows, 0, 0);
     }
     return rc;
+}
+
+webot_dbrc_e webot_store_job_get(webot_db_t *db, apr_pool_t *p,
+                                 const char *account_id, const char *job_id,
+                                 webot_job_row_t **out)
+{
+    return job_one(db, p, &ST_GET, account_id, job_id, out);
 }
 
 /* Keyset page: (created_at, id) strictly below the cursor (or below
@@ -699,22 +711,11 @@ webot_dbrc_e webot_store_job_events(webot_db_t *db, apr_pool_t *p,
 
 /* --- customer actions ------------------------------------------------------ */
 
-static const webot_stmt_t ST_LOCK = { "webot_jobs_lock",
-    "SELECT " JOB_COLS("") " FROM jobs WHERE id = %s AND account_id = %s"
-    " FOR UPDATE" };
-
 webot_dbrc_e webot_store_job_lock(webot_db_t *db, apr_pool_t *p,
                                   const char *account_id, const char *job_id,
                                   webot_job_row_t **out)
 {
-    const char *args[2] = { job_id, account_id };
-    webot_rows_t *rows;
-    webot_dbrc_e rc = webot_db_select(db, p, &ST_LOCK, &rows, 2, args);
-    *out = NULL;
-    if (rc == WEBOT_DB_OK && rows->n == 1 && rows->cols == JOB_NCOLS) {
-        *out = read_job(p, rows, 0, 0);
-    }
-    return rc;
+    return job_one(db, p, &ST_LOCK, account_id, job_id, out);
 }
 
 /* The guarded move. A revision also re-arms the job for the worker
