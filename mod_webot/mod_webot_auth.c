@@ -19,6 +19,7 @@
  * answers (403 included) carry the RateLimit fields. */
 #include "mod_webot_auth.h"
 #include "webot_store_auth.h"
+#include "webot_batchq.h"
 
 #include <apr_strings.h>
 #include <apr_lib.h>
@@ -406,17 +407,17 @@ typedef struct key_lookup_t {
 
 static struct {
     pthread_mutex_t mu;
-    key_lookup_t *head, *tail;
+    WEBOT_BATCHQ(key_lookup_t) q;
     int leading;
-} keys = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0 };
+} keys = { PTHREAD_MUTEX_INITIALIZER, { NULL, NULL }, 0 };
 
 /* With keys.mu held: a lead was given up; the first queued lookup takes
  * it. */
 static void keys_lead_freed(void)
 {
     keys.leading--;
-    if (keys.head) {
-        pthread_cond_signal(&keys.head->cv);
+    if (!WEBOT_BATCHQ_EMPTY(&keys.q)) {
+        pthread_cond_signal(&keys.q.head->cv);
     }
 }
 
@@ -477,10 +478,9 @@ static webot_dbrc_e key_lookup(webot_req_t *wr, webot_db_t *db,
     me.pr = NULL;
     me.rc = WEBOT_DB_OK;
     me.state = KL_QUEUED;
-    me.next = NULL;
 
     pthread_mutex_lock(&keys.mu);
-    if (!keys.head && keys.leading < KEYS_LEADERS) {
+    if (WEBOT_BATCHQ_EMPTY(&keys.q) && keys.leading < KEYS_LEADERS) {
         /* nobody waits and a lead is free: look it up alone, unqueued */
         keys.leading++;
         pthread_mutex_unlock(&keys.mu);
@@ -491,27 +491,14 @@ static webot_dbrc_e key_lookup(webot_req_t *wr, webot_db_t *db,
         return rc;
     }
     pthread_cond_init(&me.cv, NULL);
-    if (keys.tail) {
-        keys.tail->next = &me;
-    }
-    else {
-        keys.head = &me;
-    }
-    keys.tail = &me;
+    WEBOT_BATCHQ_PUSH(&keys.q, &me);
     while (me.state == KL_QUEUED || me.state == KL_TAKEN) {
         if (me.state == KL_TAKEN || keys.leading >= KEYS_LEADERS) {
             pthread_cond_wait(&me.cv, &keys.mu);
             continue;
         }
         keys.leading++;
-        for (n = 0; keys.head && n < KEYS_BATCH_MAX; n++) {
-            v[n] = keys.head;
-            v[n]->state = KL_TAKEN;
-            keys.head = keys.head->next;
-        }
-        if (!keys.head) {
-            keys.tail = NULL;
-        }
+        WEBOT_BATCHQ_TAKE(&keys.q, v, KEYS_BATCH_MAX, KL_TAKEN, n);
         pthread_mutex_unlock(&keys.mu);
         keys_run(wr, db, v, n);     /* releases the lead */
         pthread_mutex_lock(&keys.mu);

@@ -11,6 +11,7 @@
 #include "webot_idem.h"
 #include "webot_jobcheck.h"
 #include "webot_store_jobs.h"
+#include "webot_batchq.h"
 
 #include <apr_strings.h>
 #include <apr_lib.h>
@@ -195,10 +196,10 @@ typedef struct create_req {
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    create_req *head, *tail;
+    WEBOT_BATCHQ(create_req) q;
     int leading;
     unsigned long seq;
-} group = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL,
+} group = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, { NULL, NULL },
             0, 0 };
 
 /* Order of the guards: account, period and limits (one guard statement
@@ -332,15 +333,8 @@ static void create_grouped(webot_req_t *wr, create_req *me)
 
     pthread_mutex_lock(&group.mu);
     me->state = CR_QUEUED;
-    me->next = NULL;
     me->seq = group.seq++;
-    if (group.tail) {
-        group.tail->next = me;
-    }
-    else {
-        group.head = me;
-    }
-    group.tail = me;
+    WEBOT_BATCHQ_PUSH(&group.q, me);
     while (me->state == CR_QUEUED || me->state == CR_TAKEN) {
         if (group.leading || me->state != CR_QUEUED) {
             if (wr->db) {
@@ -361,14 +355,7 @@ static void create_grouped(webot_req_t *wr, create_req *me)
         turn = db && webot_store_jobs_begin_turn(db, tp) == WEBOT_DB_OK;
 
         pthread_mutex_lock(&group.mu);
-        for (n = 0; group.head && n < GROUP_MAX; n++) {
-            v[n] = group.head;
-            v[n]->state = CR_TAKEN;
-            group.head = group.head->next;
-        }
-        if (!group.head) {
-            group.tail = NULL;
-        }
+        WEBOT_BATCHQ_TAKE(&group.q, v, GROUP_MAX, CR_TAKEN, n);
         pthread_mutex_unlock(&group.mu);
 
         if (turn) {

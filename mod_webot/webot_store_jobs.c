@@ -543,11 +543,11 @@ webot_dbrc_e webot_store_jobs_guard(webot_db_t *db, apr_pool_t *p,
  * (any account, any process or host). Groups commit one after another
  * anyway (they lock the same accounts' counters through their commits);
  * waiting here, before the group is formed, lets each turn carry all the
- * creations that queued meanwhile. BEGIN and the lock go in one round
- * trip (a simple query with two statements). */
-/* The turn's statements run with generic plans (SET LOCAL: this
- * transaction only): a group waits for nothing else while it holds the
- * turn, and planning its statements anew for each group's array sizes was
+ * creations that queued meanwhile. BEGIN, the plan setting and the lock go
+ * in one round trip (a simple query with three statements).
+ *
+ * The turn's statements run with generic plans (SET LOCAL: this
+ * transaction only): planning them anew for each group's array sizes was
  * time every other group waited for (POST /jobs about 7 % faster, p99
  * lower, docs/performance.md). Their plans are index lookups by account,
  * id and key whatever the sizes. */

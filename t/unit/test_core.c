@@ -23,6 +23,7 @@
 #include "webot_catalog.h"
 #include "webot_jobcheck.h"
 #include "webot_openapi.h"
+#include "webot_batchq.h"
 
 #include "tap.h"
 
@@ -1155,6 +1156,46 @@ static void test_openapi(void)
 
 /* ====================================================================== */
 
+/* --- webot_batchq.h ------------------------------------------------------ */
+
+typedef struct bq_item {
+    int id;
+    int state;
+    struct bq_item *next;
+} bq_item;
+
+static void test_batchq(void)
+{
+    WEBOT_BATCHQ(bq_item) q = { NULL, NULL };
+    bq_item it[5], *v[4];
+    int i, n = -1;
+
+    ok(WEBOT_BATCHQ_EMPTY(&q), "batchq: a new queue is empty");
+    WEBOT_BATCHQ_TAKE(&q, v, 4, 7, n);
+    ok(n == 0 && WEBOT_BATCHQ_EMPTY(&q), "batchq: taking from an empty queue takes none");
+    for (i = 0; i < 5; i++) {
+        it[i].id = i;
+        it[i].state = 0;
+        it[i].next = &it[(i + 1) % 5];      /* stale links are overwritten */
+        WEBOT_BATCHQ_PUSH(&q, &it[i]);
+    }
+    WEBOT_BATCHQ_TAKE(&q, v, 3, 7, n);
+    ok(n == 3 && v[0]->id == 0 && v[1]->id == 1 && v[2]->id == 2,
+       "batchq: takes at most max, from the front, in arrival order");
+    ok(it[0].state == 7 && it[2].state == 7 && it[3].state == 0,
+       "batchq: the taken ones are marked, the others not");
+    ok(q.head == &it[3] && q.tail == &it[4], "batchq: the rest stays queued");
+    WEBOT_BATCHQ_PUSH(&q, &it[0]);
+    WEBOT_BATCHQ_TAKE(&q, v, 4, 8, n);
+    ok(n == 3 && v[0]->id == 3 && v[1]->id == 4 && v[2]->id == 0,
+       "batchq: a pushed item joins the back");
+    ok(WEBOT_BATCHQ_EMPTY(&q) && q.tail == NULL,
+       "batchq: taking the last empties head and tail");
+    WEBOT_BATCHQ_PUSH(&q, &it[1]);
+    ok(q.head == &it[1] && q.tail == &it[1] && it[1].next == NULL,
+       "batchq: pushing onto an emptied queue");
+}
+
 int main(void)
 {
     char tmpl[] = "/tmp/webot-unit.XXXXXX";
@@ -1181,6 +1222,7 @@ int main(void)
     test_catalog();
     test_jobcheck();
     test_openapi();
+    test_batchq();
 
     {
         /* remove the temporary catalogs */
